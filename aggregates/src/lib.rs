@@ -1,0 +1,13 @@
+//! The domain of the certificate ledger, free of I/O.
+//!
+//! * [`application`]: the application aggregate, its commands, events and rules.
+//! * [`policy`]: the versioned policy document and screening.
+//! * [`calendar`]: the working-day calendar deadlines are counted in.
+//! * [`id_number`]: citizen ID numbers (GB 11643-1999).
+//! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
+
+pub mod application;
+pub mod calendar;
+pub mod chain;
+pub mod id_number;
+pub mod policy;

@@ -1,0 +1,10 @@
+//! Read models of the certificate ledger, built from the event log in global order.
+//!
+//! * [`projector`]: the asynchronous consumer that follows `events.global_position` and keeps
+//!   its checkpoint in the same transaction as its rows.
+//! * [`application_view`]: applications and certificates as stations and the public read them.
+//! * [`summary`]: counts per kind and principle, for the demo and first reports.
+
+pub mod application_view;
+pub mod projector;
+pub mod summary;

@@ -1,0 +1,235 @@
+//! `zhengming demo`: a new embedded database, a city with three stations, and a month of
+//! station work driven through the real HTTP API from a scenario file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aggregates::policy::PolicyBook;
+use anyhow::Context;
+use chrono::{Datelike, NaiveDate};
+
+use crate::database::Database;
+use crate::registry;
+use crate::server::RunningServer;
+use crate::verify;
+
+mod client;
+pub mod scenario;
+mod station;
+
+use scenario::{Case, Scenario};
+use station::{Outcome as RunOutcome, StationDesk};
+
+/// Runs the demo and prints its summary.
+///
+/// # Errors
+/// Fails when the database or server cannot start, or when any step's result differs from
+/// what the scenario expects.
+pub async fn run(
+    database_url: Option<&str>,
+    scenario_path: Option<&Path>,
+    policies: PolicyBook,
+) -> anyhow::Result<()> {
+    let scenario_text = match scenario_path {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading scenario {} failed", path.display()))?,
+        None => scenario::BUNDLED_MONTH.to_string(),
+    };
+    let scenario = scenario::parse_scenario(&scenario_text).context("scenario file is invalid")?;
+    let cases = scenario::parse_cases(scenario::BUNDLED_CASES)?;
+    let data_dir = std::path::PathBuf::from(format!(
+        ".zhengming/demo-{}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    ));
+    if database_url.is_none() {
+        println!("embedded database in {}", data_dir.display());
+    }
+    let database = Database::open(database_url, &data_dir, 8).await?;
+    let result = drive(&database, policies, &scenario, &cases).await;
+    database.close().await;
+    result
+}
+
+async fn drive(
+    database: &Database,
+    policies: PolicyBook,
+    scenario: &Scenario,
+    cases: &[Case],
+) -> anyhow::Result<()> {
+    registry::add_city(&database.pool, &scenario.city).await?;
+    let mut tokens = BTreeMap::new();
+    for station in scenario
+        .city
+        .counties
+        .iter()
+        .flat_map(|county| &county.stations)
+    {
+        for officer in &station.officers {
+            tokens.insert(
+                officer.id.clone(),
+                registry::create_token(&database.pool, &officer.id).await?,
+            );
+        }
+    }
+    let server =
+        RunningServer::start(database, policies, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    println!("server on http://{}", server.address);
+    let started = Instant::now();
+    let outcome = work_the_month(server.address, scenario, cases, &tokens, &database.pool).await;
+    let elapsed = started.elapsed();
+    let caught_up = wait_for_projection(&database.pool).await;
+    server.stop().await?;
+    let outcome = outcome?;
+    caught_up?;
+    print_summary(&database.pool, &outcome, elapsed).await?;
+    let report = verify::verify_all(&database.pool).await?;
+    verify::print_report(&report);
+    anyhow::ensure!(
+        outcome.mismatches.is_empty(),
+        "{} steps did not go as the scenario expects",
+        outcome.mismatches.len()
+    );
+    anyhow::ensure!(report.first_break.is_none(), "a hash chain does not verify");
+    Ok(())
+}
+
+async fn work_the_month(
+    address: SocketAddr,
+    scenario: &Scenario,
+    cases: &[Case],
+    tokens: &BTreeMap<String, String>,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<RunOutcome> {
+    let days = working_days(&scenario.month)?;
+    let stations: Vec<StationDesk> = scenario
+        .city
+        .counties
+        .iter()
+        .flat_map(|county| &county.stations)
+        .map(|station| StationDesk::new(address, station, tokens))
+        .collect();
+    anyhow::ensure!(!stations.is_empty(), "the scenario has no station");
+    let mut outcome = RunOutcome::default();
+    // Interleave situations so that every day sees a mix, as a station's queue does.
+    let mut arrivals = Vec::new();
+    let longest = scenario
+        .situations
+        .iter()
+        .map(|situation| situation.count)
+        .max()
+        .unwrap_or(0);
+    for round in 0..longest {
+        arrivals.extend(
+            scenario
+                .situations
+                .iter()
+                .filter(|situation| situation.count > round),
+        );
+    }
+    for (index, situation) in arrivals.into_iter().enumerate() {
+        let case = cases
+            .iter()
+            .find(|case| case.number == situation.case)
+            .with_context(|| format!("scenario names unknown case {}", situation.case))?;
+        let day = days[index * days.len() / arrivals_len(scenario)];
+        let desk = &stations[index % stations.len()];
+        desk.handle(situation, case, day, index as u32, &mut outcome)
+            .await?;
+    }
+    for bad in &scenario.bad_inputs {
+        let case = cases
+            .iter()
+            .find(|case| case.number == bad.case)
+            .with_context(|| format!("bad input names unknown case {}", bad.case))?;
+        stations[0]
+            .reject(bad, case, days[0], pool, &mut outcome)
+            .await?;
+    }
+    Ok(outcome)
+}
+
+fn arrivals_len(scenario: &Scenario) -> usize {
+    scenario
+        .situations
+        .iter()
+        .map(|situation| situation.count as usize)
+        .sum::<usize>()
+        .max(1)
+}
+
+/// Returns Monday to Friday of the month; the scenario month has no public holiday.
+fn working_days(month: &str) -> anyhow::Result<Vec<NaiveDate>> {
+    let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .with_context(|| format!("month {month:?} is not YYYY-MM"))?;
+    let days: Vec<NaiveDate> = first
+        .iter_days()
+        .take_while(|day| day.month() == first.month())
+        .filter(|day| day.weekday().number_from_monday() <= 5)
+        .collect();
+    Ok(days)
+}
+
+async fn wait_for_projection(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lag = projections::projector::lag(pool).await?;
+        if lag.checkpoint >= lag.head {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "projection still {} positions behind after 60 s",
+            lag.positions()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn print_summary(
+    pool: &sqlx::PgPool,
+    outcome: &RunOutcome,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
+    let summary = projections::summary::summary(pool).await?;
+    println!();
+    println!(
+        "month of station work: {} applications, {} HTTP commands in {:.1} s",
+        summary.applications,
+        outcome.commands,
+        elapsed.as_secs_f64()
+    );
+    println!("issued per kind:");
+    for (kind, count) in &summary.issued_per_kind {
+        println!("  {kind:<28} {count:>4}");
+    }
+    println!("  (of which transitional: {})", summary.transitional_issued);
+    println!("refused per principle:");
+    for (principle, count) in &summary.refused_per_principle {
+        println!("  {principle:<28} {count:>4}");
+    }
+    println!(
+        "refusals with explanation and referral: {} of {}",
+        summary.refusals_explained, summary.refusals
+    );
+    println!(
+        "screening overridden with justification: {}",
+        summary.overridden
+    );
+    println!("referred to unit verification: {}", summary.referred);
+    println!("withdrawn by the applicant: {}", summary.withdrawn);
+    println!("still open: {}", summary.open);
+    println!(
+        "bad requests rejected with their error and nothing recorded: {}",
+        outcome.rejected
+    );
+    println!(
+        "public certificate checks answered: {}",
+        outcome.public_checks
+    );
+    for mismatch in &outcome.mismatches {
+        println!("MISMATCH: {mismatch}");
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The scenario and case files the demo and the tests read.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::http::applications::{SubmitRequest, UnitBody};
+use crate::registry::City;
+
+/// The bundled case file: every situation of the domain's case list as a request.
+pub const BUNDLED_CASES: &str = include_str!("../../ops/scenarios/cases.toml");
+/// The bundled month of station work.
+pub const BUNDLED_MONTH: &str = include_str!("../../ops/scenarios/station-month.toml");
+
+/// The expected screening outcome of a case.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Expectation {
+    pub outcome: String,
+    pub kind: Option<String>,
+    pub principle: Option<String>,
+}
+
+/// A request situation with its right outcome.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Case {
+    pub number: u32,
+    pub situation: String,
+    pub matter: String,
+    pub circumstances: BTreeMap<String, bool>,
+    pub unit: UnitBody,
+    pub purpose: String,
+    /// Outcome for a decision date after the transition period.
+    pub expect: Expectation,
+    /// Outcome for a decision date inside it.
+    pub transition: Expectation,
+}
+
+#[derive(Debug, Deserialize)]
+struct CaseFile {
+    cases: Vec<Case>,
+}
+
+/// Parses a case file.
+///
+/// # Errors
+/// Fails on malformed TOML.
+pub fn parse_cases(text: &str) -> anyhow::Result<Vec<Case>> {
+    Ok(toml::from_str::<CaseFile>(text)?.cases)
+}
+
+impl Case {
+    /// Builds the submission for this case with the given applicant and decision date.
+    pub fn request(
+        &self,
+        name: &str,
+        id_number: &str,
+        decision_date: chrono::NaiveDate,
+    ) -> SubmitRequest {
+        SubmitRequest {
+            applicant: crate::http::applications::PersonBody {
+                name: name.to_string(),
+                id_number: id_number.to_string(),
+            },
+            agent: None,
+            unit: self.unit.clone(),
+            matter: self.matter.clone(),
+            circumstances: self.circumstances.clone(),
+            purpose: self.purpose.clone(),
+            station: None,
+            decision_date: Some(decision_date),
+        }
+    }
+}
+
+/// What the station does with an application after screening.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    Issue,
+    Refuse,
+    Override,
+    Withdraw,
+    Referred,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Situation {
+    pub case: u32,
+    pub count: u32,
+    pub path: Path,
+    pub explanation: Option<String>,
+    pub justification: Option<String>,
+}
+
+/// A submission the API must reject, made by changing fields of a case's request.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BadInput {
+    pub name: String,
+    pub case: u32,
+    /// Dotted field paths and the values to put there.
+    pub set: BTreeMap<String, toml::Value>,
+    pub status: u16,
+    pub code: String,
+}
+
+/// A month of station work.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Scenario {
+    /// The month, as YYYY-MM.
+    pub month: String,
+    pub city: City,
+    pub situations: Vec<Situation>,
+    #[serde(default)]
+    pub bad_inputs: Vec<BadInput>,
+}
+
+/// Parses a scenario file.
+///
+/// # Errors
+/// Fails on malformed TOML.
+pub fn parse_scenario(text: &str) -> anyhow::Result<Scenario> {
+    Ok(toml::from_str(text)?)
+}

@@ -1,0 +1,223 @@
+//! The API's one error shape and its mapping to HTTP, in one place.
+
+use aggregates::application::ApplicationError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cqrs_es::AggregateError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answered to a client. Rejected commands record nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A rule of the application aggregate (400, 403, 404, 409 or 422 by variant).
+    #[error(transparent)]
+    Application(#[from] ApplicationError),
+    /// Malformed input the aggregate never saw (400, or 413 for an oversized body).
+    #[error("{message}")]
+    BadRequest {
+        status: StatusCode,
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// No valid bearer token (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The resource does not exist (404).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A rule outside the aggregate, such as an idempotency key reused for another body (422).
+    #[error("{message}")]
+    Rejected {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// Anything else (500). The cause is logged; the client sees an opaque message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    pub message: String,
+    /// The request field to correct, where the error concerns one.
+    pub field: Option<String>,
+}
+
+impl From<AggregateError<ApplicationError>> for ApiError {
+    fn from(error: AggregateError<ApplicationError>) -> Self {
+        match error {
+            AggregateError::UserError(error) => ApiError::Application(error),
+            AggregateError::AggregateConflict => ApiError::Conflict {
+                code: "concurrent_modification",
+                message:
+                    "another command changed this application at the same time; reload it and retry"
+                        .into(),
+            },
+            other => ApiError::Internal(anyhow::anyhow!("event store failed: {other}")),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Internal(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let message = "request body is too large; the limit is 64 KiB".to_string();
+            return ApiError::BadRequest {
+                status,
+                code: "body_too_large",
+                field: None,
+                message,
+            };
+        }
+        let text = rejection.body_text();
+        let field = field_of_rejection(&text);
+        let code = match rejection {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            _ => "invalid_field",
+        };
+        let status = if code == "unsupported_media_type" {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::BadRequest {
+            status,
+            code,
+            field,
+            message: text,
+        }
+    }
+}
+
+/// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
+/// A missing or unknown field is reported as "…missing field `matter`…", with the parent path
+/// before it.
+fn field_of_rejection(text: &str) -> Option<String> {
+    let rest = text.split_once("target type: ")?.1;
+    let (path, detail) = match rest.split_once(": ") {
+        Some((path, detail)) if !path.contains(' ') => (Some(path), detail),
+        _ => (None, rest),
+    };
+    let missing = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|marker| {
+            let (_, tail) = detail.split_once(marker)?;
+            tail.split_once('`').map(|(name, _)| name)
+        });
+    match (path, missing) {
+        (Some(path), Some(name)) if path != "." => Some(format!("{path}.{name}")),
+        (_, Some(name)) => Some(name.to_string()),
+        (Some(path), None) => Some(path.to_string()),
+        (None, None) => None,
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, Option<String>) {
+        match self {
+            ApiError::Application(error) => {
+                let status = match error {
+                    ApplicationError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                    ApplicationError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                    ApplicationError::NotFound => StatusCode::NOT_FOUND,
+                    ApplicationError::Conflict { .. } => StatusCode::CONFLICT,
+                    ApplicationError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (status, error.code(), error.field().map(String::from))
+            }
+            ApiError::BadRequest {
+                status,
+                code,
+                field,
+                ..
+            } => (*status, code, field.clone()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code, None),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
+            ApiError::Rejected { code, field, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, field.clone())
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = self.parts();
+        let message = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = ?cause, "request failed");
+                "internal error; the cause is logged on the server".to_string()
+            }
+            other => {
+                tracing::debug!(code, field = field.as_deref(), "request rejected");
+                other.to_string()
+            }
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+                field,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::field_of_rejection;
+
+    #[test]
+    fn rejection_field_is_extracted() {
+        let text = "Failed to deserialize the JSON body into the target type: decision_date: input is out of range at line 1 column 20";
+        assert_eq!(field_of_rejection(text).as_deref(), Some("decision_date"));
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = "Failed to deserialize the JSON body into the target type: missing field `matter` at line 1 column 2";
+        assert_eq!(field_of_rejection(text).as_deref(), Some("matter"));
+    }
+
+    #[test]
+    fn nested_missing_field_keeps_its_path() {
+        let text = "Failed to deserialize the JSON body into the target type: unit: missing field `level` at line 1 column 9";
+        assert_eq!(field_of_rejection(text).as_deref(), Some("unit.level"));
+    }
+
+    #[test]
+    fn syntax_error_has_no_field() {
+        let text = "Failed to parse the request body as JSON: expected value at line 1 column 1";
+        assert_eq!(field_of_rejection(text), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The OpenAPI document served at `/v1/openapi.json`.
+
+use utoipa::Modify;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::{applications, error, records};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "zhengming certificate ledger", description = "Police-station certificates: submission, screening, refusal with explanation, evidence, signature, approval, issuance; every step a hash-chained event."),
+    paths(
+        records::health, records::policy,
+        applications::submit, applications::show, applications::override_screening, applications::refuse,
+        applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
+        applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}

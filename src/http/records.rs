@@ -1,0 +1,281 @@
+//! Read endpoints: an application's history with its hash chain, the refusal notice, the
+//! public certificate check and the policy in force.
+
+use aggregates::chain::{self, ChainBreak, StoredEvent};
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::applications::load_for;
+use super::auth::Authenticated;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use aggregates::application::ApplicationError;
+
+/// One event of an application's history.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEvent {
+    pub sequence: i64,
+    pub global_position: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub recorded_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Actor, request id, time stamped into the hash, and the hash fields.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub hash: Option<String>,
+    pub prev_hash: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryResponse {
+    pub application_id: String,
+    /// True when every hash and link recomputes.
+    pub chain_verified: bool,
+    /// The first damage found, if any.
+    #[schema(value_type = Option<Object>)]
+    pub first_break: Option<ChainBreak>,
+    pub events: Vec<HistoryEvent>,
+}
+
+#[utoipa::path(get, path = "/v1/applications/{id}/history", responses((status = 200, body = HistoryResponse), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<HistoryResponse>> {
+    load_for(&state, &actor, &id).await?;
+    let rows = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at
+           FROM events WHERE aggregate_type = 'application' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&id)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let event = StoredEvent {
+            aggregate_type: row.get("aggregate_type"),
+            aggregate_id: row.get("aggregate_id"),
+            sequence: row.get::<i64, _>("sequence") as u64,
+            event_type: row.get("event_type"),
+            event_version: row.get("event_version"),
+            payload: row.get("payload"),
+            metadata: row.get("metadata"),
+        };
+        let text = |key: &str| {
+            event
+                .metadata
+                .get(key)
+                .and_then(|value| value.as_str())
+                .map(String::from)
+        };
+        events.push(HistoryEvent {
+            sequence: row.get("sequence"),
+            global_position: row.get("global_position"),
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+            recorded_at: row.get("recorded_at"),
+            payload: event.payload.clone(),
+            metadata: event.metadata.clone(),
+            hash: text(chain::HASH_KEY),
+            prev_hash: text(chain::PREV_HASH_KEY),
+        });
+        stored.push(event);
+    }
+    let first_break = chain::verify_chain(&stored);
+    Ok(Json(HistoryResponse {
+        application_id: id,
+        chain_verified: first_break.is_none(),
+        first_break,
+        events,
+    }))
+}
+
+/// The written refusal notice (不予出具证明告知书).
+#[derive(Serialize, ToSchema)]
+pub struct RefusalNotice {
+    pub application_id: String,
+    pub title: String,
+    pub applicant_name: String,
+    pub matter: String,
+    pub matter_description: String,
+    pub principle: String,
+    pub principle_name: String,
+    pub principle_description: String,
+    pub explanation: String,
+    pub referral: String,
+    /// True when the transition window applied and the station explains that it cannot issue.
+    pub cannot_issue: bool,
+    pub station: String,
+    pub officer: String,
+    pub refused_on: NaiveDate,
+    pub policy_version: String,
+    pub rule_id: String,
+    /// The notice as printed.
+    pub text: String,
+}
+
+#[utoipa::path(get, path = "/v1/applications/{id}/refusal-notice", responses((status = 200, body = RefusalNotice), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn refusal_notice(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RefusalNotice>> {
+    let application = load_for(&state, &actor, &id).await?;
+    let (Some(refusal), Some(screening)) = (&application.refusal, &application.screening) else {
+        return Err(ApiError::NotFound {
+            code: "no_refusal",
+            message: "this application was not refused, so it has no refusal notice".into(),
+        });
+    };
+    let policy = state
+        .applications
+        .services()
+        .policies
+        .version(&screening.policy_version)
+        .ok_or_else(|| ApplicationError::Conflict {
+            code: "policy_version_unavailable",
+            message: format!("policy {} is not loaded", screening.policy_version),
+        })?;
+    let principle = policy.principles.get(&refusal.principle);
+    let matter = policy.matters.get(&application.matter);
+    let applicant_name = application
+        .applicant
+        .as_ref()
+        .map(|person| person.name.clone())
+        .unwrap_or_default();
+    let mut notice = RefusalNotice {
+        application_id: id,
+        title: "不予出具证明告知书 (Notice of refusal to issue a certificate)".into(),
+        applicant_name,
+        matter: application.matter.clone(),
+        matter_description: matter
+            .map(|matter| matter.description.clone())
+            .unwrap_or_default(),
+        principle: refusal.principle.clone(),
+        principle_name: principle
+            .map(|principle| principle.name.clone())
+            .unwrap_or_default(),
+        principle_description: principle
+            .map(|principle| principle.description.clone())
+            .unwrap_or_default(),
+        explanation: refusal.explanation.clone(),
+        referral: refusal.referral.clone(),
+        cannot_issue: refusal.cannot_issue,
+        station: application.station.clone(),
+        officer: refusal.officer.clone(),
+        refused_on: refusal.refused_on,
+        policy_version: screening.policy_version.clone(),
+        rule_id: screening.rule_id.clone(),
+        text: String::new(),
+    };
+    notice.text = notice_text(&notice);
+    Ok(Json(notice))
+}
+
+fn notice_text(notice: &RefusalNotice) -> String {
+    let decision = if notice.cannot_issue {
+        "cannot issue"
+    } else {
+        "does not issue"
+    };
+    format!(
+        "{title}\n\nTo {name}:\nYou asked station {station} for a certificate of: {matter}.\n\
+         The station {decision} it under the principle {principle_name} ({principle}): {principle_description}\n\n\
+         {explanation}\n\nWhere to go instead: {referral}\n\n\
+         Officer {officer}, {date}. Policy {version}, rule {rule}. Application {id}.\n",
+        title = notice.title,
+        name = notice.applicant_name,
+        station = notice.station,
+        matter = notice.matter_description,
+        principle_name = notice.principle_name,
+        principle = notice.principle,
+        principle_description = notice.principle_description,
+        explanation = notice.explanation,
+        referral = notice.referral,
+        officer = notice.officer,
+        date = notice.refused_on,
+        version = notice.policy_version,
+        rule = notice.rule_id,
+        id = notice.application_id,
+    )
+}
+
+/// The public authenticity check of a certificate: no personal data.
+#[derive(Serialize, ToSchema)]
+pub struct CertificateCheck {
+    pub certificate_number: String,
+    pub kind: String,
+    pub kind_name: String,
+    pub station: String,
+    pub issued_on: NaiveDate,
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/v1/certificates/{number}", responses((status = 200, body = CertificateCheck), (status = 404, body = ErrorBody)))]
+pub async fn check_certificate(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> ApiResult<Json<CertificateCheck>> {
+    let row = sqlx::query("SELECT kind, station_code, issued_on, status FROM certificate_view WHERE certificate_number = $1")
+        .bind(&number)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound { code: "certificate_not_found", message: "no certificate with this number was issued; check the number printed on the certificate".into() })?;
+    let kind: String = row.get("kind");
+    let kind_name = state
+        .applications
+        .services()
+        .policies
+        .current()
+        .kind(&kind)
+        .map(|kind| kind.name.clone())
+        .unwrap_or_default();
+    Ok(Json(CertificateCheck {
+        certificate_number: number,
+        kind,
+        kind_name,
+        station: row.get("station_code"),
+        issued_on: row.get("issued_on"),
+        status: row.get("status"),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/policy", responses((status = 200, description = "the policy in force: kinds, principles, matters, transition window")))]
+pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let policy = state.applications.services().policies.current();
+    Json(serde_json::json!({
+        "version": policy.version,
+        "transition": policy.transition,
+        "kinds": policy.kinds.values().collect::<Vec<_>>(),
+        "principles": policy.principles.values().collect::<Vec<_>>(),
+        "gates": policy.gates,
+        "matters": policy.matters.values().collect::<Vec<_>>(),
+    }))
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up"), (status = 503, description = "database unreachable")))]
+pub async fn health(
+    State(state): State<AppState>,
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => (
+            axum::http::StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "database": "ok"})),
+        ),
+        Err(error) => {
+            tracing::error!(cause = ?error, "health check: database unreachable");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "degraded", "database": "unreachable"})),
+            )
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The zhengming server: configuration, the event store with its hash chain, the HTTP API,
+//! verification and the demo.
+//!
+//! * [`server`]: starting and stopping a server on a database.
+//! * [`http`]: the REST API under `/v1`.
+//! * [`store`]: postgres-es wiring and hash-chain linking.
+//! * [`database`]: the PostgreSQL server or the embedded one, and migrations.
+//! * [`registry`]: stations, officers and tokens.
+//! * [`verify`]: checking every chain.
+//! * [`demo`]: a month of station work driven through the API.
+
+pub mod database;
+pub mod demo;
+pub mod http;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod verify;
