@@ -106,17 +106,28 @@ impl Database {
         self.pool.close().await;
         #[cfg(feature = "embedded")]
         if let Some(server) = self.embedded {
-            let stopped = tokio::task::spawn_blocking(move || server.shutdown()).await;
-            match stopped {
-                Ok(Ok(())) => tracing::info!("embedded database stopped"),
-                Ok(Err(error)) => {
-                    tracing::error!(cause = ?error, "stopping the embedded database failed")
-                }
-                Err(error) => {
-                    tracing::error!(cause = ?error, "stopping the embedded database failed")
-                }
-            }
+            stop_embedded(server).await;
         }
+    }
+}
+
+/// Stops the embedded server. pglite-oxide 0.5.1 wakes its listener once on shutdown; if the
+/// worker is still serving the pool's closing connection at that moment, the wake is lost and
+/// the join never returns. A short pause lets the worker finish first, and a time limit keeps a
+/// lost wake from holding up the process.
+#[cfg(feature = "embedded")]
+async fn stop_embedded(server: pglite_oxide::PgliteServer) {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = tokio::task::spawn_blocking(move || server.shutdown());
+    match tokio::time::timeout(Duration::from_secs(5), stopping).await {
+        Ok(Ok(Ok(()))) => tracing::info!("embedded database stopped"),
+        Ok(Ok(Err(error))) => {
+            tracing::error!(cause = ?error, "stopping the embedded database failed")
+        }
+        Ok(Err(error)) => tracing::error!(cause = ?error, "stopping the embedded database failed"),
+        Err(_) => tracing::warn!(
+            "embedded database did not stop within 5 s; its data is committed, exiting anyway"
+        ),
     }
 }
 

@@ -43,7 +43,10 @@ pub enum Status {
 impl Status {
     /// Tells whether no further command can change the application.
     pub fn is_closed(self) -> bool {
-        matches!(self, Status::Referred | Status::Refused | Status::Issued | Status::Withdrawn)
+        matches!(
+            self,
+            Status::Referred | Status::Refused | Status::Issued | Status::Withdrawn
+        )
     }
 }
 
@@ -144,17 +147,45 @@ impl Aggregate for Application {
                 self.outcome = Some(outcome);
                 self.overridden = true;
             }
-            ApplicationEvent::ApplicationRefused { principle, referral, explanation, cannot_issue, officer, refused_on } => {
+            ApplicationEvent::ApplicationRefused {
+                principle,
+                referral,
+                explanation,
+                cannot_issue,
+                officer,
+                refused_on,
+            } => {
                 self.status = Status::Refused;
                 self.closed_on = Some(refused_on);
-                self.refusal = Some(Refusal { principle, referral, explanation, cannot_issue, officer, refused_on });
+                self.refusal = Some(Refusal {
+                    principle,
+                    referral,
+                    explanation,
+                    cannot_issue,
+                    officer,
+                    refused_on,
+                });
             }
-            ApplicationEvent::EvidenceChecked { source, reference, result, officer } => {
-                self.evidence.push(EvidenceCheck { source, reference, result, officer });
+            ApplicationEvent::EvidenceChecked {
+                source,
+                reference,
+                result,
+                officer,
+            } => {
+                self.evidence.push(EvidenceCheck {
+                    source,
+                    reference,
+                    result,
+                    officer,
+                });
             }
             ApplicationEvent::StubSigned { .. } => self.stub_signed = true,
             ApplicationEvent::LeaderApproved { leader, .. } => self.approved_by = Some(leader),
-            ApplicationEvent::CertificateIssued { certificate_number, issued_on, .. } => {
+            ApplicationEvent::CertificateIssued {
+                certificate_number,
+                issued_on,
+                ..
+            } => {
                 self.status = Status::Issued;
                 self.certificate_number = Some(certificate_number);
                 self.closed_on = Some(issued_on);

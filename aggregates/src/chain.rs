@@ -90,7 +90,9 @@ fn write_string(text: &str, out: &mut Vec<u8>) {
             '\n' => out.extend_from_slice(b"\\n"),
             '\r' => out.extend_from_slice(b"\\r"),
             '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buffer = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
@@ -105,7 +107,11 @@ fn write_string(text: &str, out: &mut Vec<u8>) {
 ///
 /// # Errors
 /// Fails when the payload or metadata holds a floating-point number.
-pub fn event_hash(event: &StoredEvent, sequence: u64, prev_hash: &str) -> Result<String, NotCanonical> {
+pub fn event_hash(
+    event: &StoredEvent,
+    sequence: u64,
+    prev_hash: &str,
+) -> Result<String, NotCanonical> {
     let mut metadata = match &event.metadata {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
@@ -138,7 +144,10 @@ pub fn link(event: &mut StoredEvent, prev_hash: &str) -> Result<String, NotCanon
         event.metadata = Value::Object(Map::new());
     }
     if let Value::Object(metadata) = &mut event.metadata {
-        metadata.insert(PREV_HASH_KEY.to_string(), Value::String(prev_hash.to_string()));
+        metadata.insert(
+            PREV_HASH_KEY.to_string(),
+            Value::String(prev_hash.to_string()),
+        );
         metadata.insert(HASH_KEY.to_string(), Value::String(hash.clone()));
     }
     Ok(hash)
@@ -205,7 +214,10 @@ pub fn verify_chain(events: &[StoredEvent]) -> Option<ChainBreak> {
             detail,
         };
         if event.sequence != expected {
-            let detail = format!("sequence {expected} is absent; the next stored event is {}", event.sequence);
+            let detail = format!(
+                "sequence {expected} is absent; the next stored event is {}",
+                event.sequence
+            );
             return Some(found(expected, Damage::EventMissing, detail));
         }
         let stored_hash = metadata_text(event, HASH_KEY);
@@ -218,20 +230,44 @@ pub fn verify_chain(events: &[StoredEvent]) -> Option<ChainBreak> {
         if computed.as_deref() != Some(stored_hash) {
             let hashed_at = (1..=events.len() as u64 + 1)
                 .filter(|sequence| *sequence != event.sequence)
-                .find(|sequence| event_hash(event, *sequence, stored_prev).ok().as_deref() == Some(stored_hash));
+                .find(|sequence| {
+                    event_hash(event, *sequence, stored_prev).ok().as_deref() == Some(stored_hash)
+                });
             return Some(match hashed_at {
-                Some(original) => {
-                    found(expected, Damage::OrderChanged, format!("the event stored as sequence {expected} was recorded as sequence {original}"))
-                }
-                None => found(expected, Damage::ContentChanged, "recomputed hash differs from the stored hash".to_string()),
+                Some(original) => found(
+                    expected,
+                    Damage::OrderChanged,
+                    format!(
+                        "the event stored as sequence {expected} was recorded as sequence {original}"
+                    ),
+                ),
+                None => found(
+                    expected,
+                    Damage::ContentChanged,
+                    "recomputed hash differs from the stored hash".to_string(),
+                ),
             });
         }
         if stored_prev != previous_hash {
-            let moved = events.iter().any(|other| metadata_text(other, HASH_KEY) == Some(stored_prev));
+            let moved = events
+                .iter()
+                .any(|other| metadata_text(other, HASH_KEY) == Some(stored_prev));
             let (damage, detail) = if moved {
-                (Damage::OrderChanged, format!("prev_hash points to an event other than sequence {}", expected - 1))
+                (
+                    Damage::OrderChanged,
+                    format!(
+                        "prev_hash points to an event other than sequence {}",
+                        expected - 1
+                    ),
+                )
             } else {
-                (Damage::LinkBroken, format!("prev_hash does not match the hash of sequence {}", expected - 1))
+                (
+                    Damage::LinkBroken,
+                    format!(
+                        "prev_hash does not match the hash of sequence {}",
+                        expected - 1
+                    ),
+                )
             };
             return Some(found(expected, damage, detail));
         }

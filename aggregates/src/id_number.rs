@@ -1,70 +1,94 @@
 //! Citizen ID numbers under GB 11643-1999.
 //!
-//! 18 characters: a 6-digit address code, the birth date as YYYYMMDD, a 3-digit sequence (odd
-//! for men) and a check character computed with ISO 7064 MOD 11-2.
+//! An ID number has 18 characters: a 6-digit address code, the birth date as YYYYMMDD, a
+//! 3-digit sequence (odd for men) and a check character computed with ISO 7064 MOD 11-2. The
+//! older 15-digit form has a 2-digit year and no check character.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// Number of characters in an ID number.
+const LENGTH: usize = 18;
+/// Number of digits in an ID number of the older form.
+const OLD_LENGTH: usize = 15;
 /// Weights of the first 17 digits in the check computation.
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 /// Check character for each value of the weighted sum mod 11.
 const CHECK_CHARACTERS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+/// Earliest birth year an ID number can encode.
+const MIN_BIRTH_YEAR: i32 = 1900;
 
-/// A validated 18-character citizen ID number, with `X` upper-case.
+/// A validated 18-character citizen ID number, with the check character `X` in upper case.
+///
+/// It serializes as the plain string, and deserializing validates it like [`IdNumber::parse`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
 
-/// Why a text is not a valid ID number. Messages never repeat the number.
+/// Reason a text is not a valid ID number. The messages never repeat the whole number.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IdNumberError {
-    #[error("ID number has {0} characters; it must have 18 (or 15 for the old form)")]
-    WrongLength(usize),
-    #[error("ID number character {0} must be a digit")]
-    NotADigit(usize),
-    #[error("ID number birth date {0} is not a real date; re-read the number from the card")]
-    ImpossibleBirthDate(String),
-    #[error("ID number check character is {found} but the first 17 digits require {expected}; re-read the number from the card")]
+    /// The text has `found` characters where the form requires `expected`.
+    #[error(
+        "ID number has {found} characters but must have {expected}; \
+         re-read the number from the card"
+    )]
+    WrongLength { expected: usize, found: usize },
+    /// The character at 1-based `position` is not a digit, or is neither a digit nor `X` in the
+    /// last place.
+    #[error(
+        "ID number character {position} is not a digit; only the last of 18 characters \
+         may be X, so re-read the number from the card"
+    )]
+    NotADigit { position: usize },
+    /// The 8 birth-date digits are not a calendar date on or after 1900-01-01.
+    #[error(
+        "ID number birth date {digits} is not a calendar date on or after 1900-01-01; \
+         re-read the number from the card"
+    )]
+    ImpossibleBirthDate { digits: String },
+    /// The check character differs from the one the first 17 digits require.
+    #[error(
+        "ID number check character is {found} but the first 17 digits require {expected}; \
+         re-read the number from the card"
+    )]
     CheckMismatch { expected: char, found: char },
 }
 
 impl IdNumber {
-    /// Parses and validates an 18-character ID number; a lower-case `x` is accepted.
+    /// Validates an 18-character ID number and stores it with `x` upper-cased to `X`.
     ///
     /// # Errors
-    /// Fails on a wrong length, a non-digit, an impossible birth date or a wrong check character.
+    /// Fails on a length other than 18, a non-digit in the first 17 places, or a last
+    /// character that is neither a digit nor `X`. It then fails on a birth date that is not a
+    /// calendar date on or after 1900-01-01, and only after that on a wrong check character, so
+    /// a wrong birth date is reported as such even when the check character matches.
     pub fn parse(text: &str) -> Result<IdNumber, IdNumberError> {
+        check_length(text, LENGTH)?;
+        check_digits(text, LENGTH - 1)?;
         let text = text.to_ascii_uppercase();
-        let characters: Vec<char> = text.chars().collect();
-        if characters.len() != 18 {
-            return Err(IdNumberError::WrongLength(characters.len()));
-        }
-        check_digits(&characters[..17])?;
-        birth_date_of(&text[6..14])?;
-        let expected = check_character(&text[..17]);
-        let found = characters[17];
+        // The first 17 characters are ASCII digits, so byte 17 starts the last character.
+        let (body, found) = text.split_at(LENGTH - 1);
+        let found = check_last_character(found)?;
+        birth_date_of(&body[6..14])?;
+        let expected = check_character(body);
         if found != expected {
-            if !found.is_ascii_digit() && found != 'X' {
-                return Err(IdNumberError::NotADigit(18));
-            }
             return Err(IdNumberError::CheckMismatch { expected, found });
         }
         Ok(IdNumber(text))
     }
 
-    /// Upgrades an old 15-digit number: `19` goes before the 2-digit year and the check
-    /// character is appended.
+    /// Converts a 15-digit number of the older form to 18 characters. The result has `19`
+    /// inserted before the 2-digit birth year and the computed check character appended.
     ///
     /// # Errors
-    /// Fails on a wrong length, a non-digit or an impossible birth date.
+    /// Fails on a length other than 15, a non-digit, or a birth date that is not a calendar
+    /// date.
     pub fn upgrade_from_15(text: &str) -> Result<IdNumber, IdNumberError> {
-        let characters: Vec<char> = text.chars().collect();
-        if characters.len() != 15 {
-            return Err(IdNumberError::WrongLength(characters.len()));
-        }
-        check_digits(&characters)?;
-        let body = format!("{}19{}", &text[..6], &text[6..]);
+        check_length(text, OLD_LENGTH)?;
+        check_digits(text, OLD_LENGTH)?;
+        let (address, rest) = text.split_at(6);
+        let body = format!("{address}19{rest}");
         let check = check_character(&body);
         IdNumber::parse(&format!("{body}{check}"))
     }
@@ -74,41 +98,74 @@ impl IdNumber {
         &self.0
     }
 
-    /// Returns the birth date the number encodes.
+    /// Returns the birth date in places 7 to 14.
     pub fn birth_date(&self) -> NaiveDate {
-        birth_date_of(&self.0[6..14]).expect("parse checked the birth date")
+        birth_date_of(&self.0[6..14])
+            .expect("parse accepts only ID numbers with a valid birth date")
     }
 
-    /// Tells whether the sequence digit marks a man (odd).
+    /// Tells whether the sequence marks a man, which it does with an odd 17th digit.
     pub fn is_male(&self) -> bool {
         let digit = self.0.as_bytes()[16] - b'0';
         digit % 2 == 1
     }
 
-    /// Returns the number with the 8 characters after the address code replaced by `*`, for
-    /// logs and reports.
+    /// Returns the number with the 8 birth-date characters replaced by `*`, keeping the
+    /// address code and the last 4 characters. Logs and reports show only this form.
     pub fn masked(&self) -> String {
         format!("{}********{}", &self.0[..6], &self.0[14..])
     }
 }
 
-fn check_digits(characters: &[char]) -> Result<(), IdNumberError> {
-    match characters.iter().position(|c| !c.is_ascii_digit()) {
-        Some(index) => Err(IdNumberError::NotADigit(index + 1)),
+/// Rejects a text whose length in characters is not `expected`.
+fn check_length(text: &str, expected: usize) -> Result<(), IdNumberError> {
+    let found = text.chars().count();
+    if found != expected {
+        return Err(IdNumberError::WrongLength { expected, found });
+    }
+    Ok(())
+}
+
+/// Rejects the first of the leading `count` characters that is not an ASCII digit, by its
+/// 1-based position.
+fn check_digits(text: &str, count: usize) -> Result<(), IdNumberError> {
+    match text.chars().take(count).position(|c| !c.is_ascii_digit()) {
+        Some(index) => Err(IdNumberError::NotADigit {
+            position: index + 1,
+        }),
         None => Ok(()),
     }
 }
 
-fn birth_date_of(digits: &str) -> Result<NaiveDate, IdNumberError> {
-    NaiveDate::parse_from_str(digits, "%Y%m%d")
-        .ok()
-        .filter(|date| *date >= NaiveDate::from_ymd_opt(1900, 1, 1).expect("1900-01-01 is a date"))
-        .ok_or_else(|| IdNumberError::ImpossibleBirthDate(digits.to_string()))
+/// Returns the single last character if it is a digit or `X`.
+fn check_last_character(text: &str) -> Result<char, IdNumberError> {
+    match text.chars().next() {
+        Some(c) if c.is_ascii_digit() || c == 'X' => Ok(c),
+        _ => Err(IdNumberError::NotADigit { position: LENGTH }),
+    }
 }
 
-/// Computes the check character of 17 digits.
+/// Reads 8 ASCII digits as YYYYMMDD, rejecting dates that do not exist or precede 1900.
+fn birth_date_of(digits: &str) -> Result<NaiveDate, IdNumberError> {
+    let impossible = || IdNumberError::ImpossibleBirthDate {
+        digits: digits.to_string(),
+    };
+    let year: i32 = digits[..4].parse().map_err(|_| impossible())?;
+    let month: u32 = digits[4..6].parse().map_err(|_| impossible())?;
+    let day: u32 = digits[6..].parse().map_err(|_| impossible())?;
+    if year < MIN_BIRTH_YEAR {
+        return Err(impossible());
+    }
+    NaiveDate::from_ymd_opt(year, month, day).ok_or_else(impossible)
+}
+
+/// Computes the check character of 17 ASCII digits.
 fn check_character(digits: &str) -> char {
-    let sum: u32 = digits.bytes().zip(WEIGHTS).map(|(digit, weight)| u32::from(digit - b'0') * weight).sum();
+    let sum: u32 = digits
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+        .sum();
     CHECK_CHARACTERS[(sum % 11) as usize]
 }
 
@@ -130,66 +187,188 @@ impl From<IdNumber> for String {
 mod tests {
     use super::*;
 
+    // Every number here is synthetic: a made-up address code, date and sequence with the check
+    // character computed for them.
+
     #[test]
     fn synthetic_numbers_are_valid() {
-        for text in ["220102199001011239", "220104200002290047", "11010519491231002X"] {
-            assert_eq!(IdNumber::parse(text).map(|number| number.as_str().to_string()), Ok(text.to_string()));
+        for text in [
+            "220102199001011239",
+            "220104200002290047",
+            "11010519491231002X",
+        ] {
+            let number = IdNumber::parse(text).unwrap();
+            assert_eq!(number.as_str(), text);
         }
     }
 
     #[test]
     fn lowercase_x_is_normalised() {
-        let number = IdNumber::parse("11010519491231002x").expect("valid");
+        let number = IdNumber::parse("11010519491231002x").unwrap();
         assert_eq!(number.as_str(), "11010519491231002X");
+        assert_eq!(number, IdNumber::parse("11010519491231002X").unwrap());
     }
 
     #[test]
     fn wrong_check_character_is_rejected() {
         let error = IdNumber::parse("220102199001011235").unwrap_err();
-        assert_eq!(error, IdNumberError::CheckMismatch { expected: '9', found: '5' });
+        assert_eq!(
+            error,
+            IdNumberError::CheckMismatch {
+                expected: '9',
+                found: '5'
+            }
+        );
     }
 
     #[test]
-    fn february_thirtieth_is_impossible() {
+    fn february_thirtieth_is_impossible_date() {
+        // The check character 9 is right for these 17 digits, so only the date is wrong.
+        assert_eq!(check_character("22010420000230004"), '9');
         let error = IdNumber::parse("220104200002300049").unwrap_err();
-        assert_eq!(error, IdNumberError::ImpossibleBirthDate("20000230".into()));
+        let digits = "20000230".to_string();
+        assert_eq!(error, IdNumberError::ImpossibleBirthDate { digits });
+    }
+
+    #[test]
+    fn birth_before_1900_is_impossible_date() {
+        let body = "22010218991231123";
+        let text = format!("{body}{}", check_character(body));
+        let error = IdNumber::parse(&text).unwrap_err();
+        let digits = "18991231".to_string();
+        assert_eq!(error, IdNumberError::ImpossibleBirthDate { digits });
+    }
+
+    #[test]
+    fn month_thirteen_is_impossible_date() {
+        let body = "22010219901301123";
+        let text = format!("{body}{}", check_character(body));
+        let error = IdNumber::parse(&text).unwrap_err();
+        let digits = "19901301".to_string();
+        assert_eq!(error, IdNumberError::ImpossibleBirthDate { digits });
     }
 
     #[test]
     fn wrong_length_is_rejected() {
-        assert_eq!(IdNumber::parse("2201021990010112"), Err(IdNumberError::WrongLength(16)));
-        assert_eq!(IdNumber::parse(""), Err(IdNumberError::WrongLength(0)));
+        let cases = [
+            ("2201021990010112", 16),
+            ("", 0),
+            ("2201021990010112390", 19),
+        ];
+        for (text, found) in cases {
+            let error = IdNumber::parse(text).unwrap_err();
+            assert_eq!(
+                error,
+                IdNumberError::WrongLength {
+                    expected: 18,
+                    found
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        // A two-byte character makes 18 characters in 19 bytes, wherever it sits.
+        let last = IdNumber::parse("22010219900101123é").unwrap_err();
+        assert_eq!(last, IdNumberError::NotADigit { position: 18 });
+        let first = IdNumber::parse("é20102199001011239").unwrap_err();
+        assert_eq!(first, IdNumberError::NotADigit { position: 1 });
     }
 
     #[test]
     fn letter_in_digits_is_rejected() {
-        assert_eq!(IdNumber::parse("2201A2199001011239"), Err(IdNumberError::NotADigit(5)));
+        let error = IdNumber::parse("2201A2199001011239").unwrap_err();
+        assert_eq!(error, IdNumberError::NotADigit { position: 5 });
+    }
+
+    #[test]
+    fn x_before_last_place_is_rejected() {
+        let error = IdNumber::parse("2201021990010112X9").unwrap_err();
+        assert_eq!(error, IdNumberError::NotADigit { position: 17 });
+    }
+
+    #[test]
+    fn letter_in_last_place_is_rejected() {
+        let error = IdNumber::parse("22010219900101123A").unwrap_err();
+        assert_eq!(error, IdNumberError::NotADigit { position: 18 });
     }
 
     #[test]
     fn fifteen_digit_form_upgrades() {
-        let number = IdNumber::upgrade_from_15("220102900101123").expect("valid old number");
-        assert_eq!(&number.as_str()[..17], "22010219900101123");
+        // 2·7 + 2·9 + 0·10 + 1·5 + 0·8 + 2·4 + 1·2 + 9·1 + 9·6 + 0·3 + 0·7 + 1·9 + 0·10 + 1·5
+        // + 1·8 + 2·4 + 3·2 = 146, and 146 mod 11 = 3 maps to the check character 9.
+        let number = IdNumber::upgrade_from_15("220102900101123").unwrap();
         assert_eq!(number.as_str(), "220102199001011239");
     }
 
     #[test]
-    fn birth_date_and_sex_are_read() {
-        let number = IdNumber::parse("220102199001011239").expect("valid");
-        assert_eq!(number.birth_date(), NaiveDate::from_ymd_opt(1990, 1, 1).expect("date"));
-        assert!(number.is_male());
-        assert!(!IdNumber::parse("220104200002290047").expect("valid").is_male());
+    fn fifteen_digit_form_is_validated() {
+        let short = IdNumber::upgrade_from_15("22010290010112").unwrap_err();
+        assert_eq!(
+            short,
+            IdNumberError::WrongLength {
+                expected: 15,
+                found: 14
+            }
+        );
+        let letter = IdNumber::upgrade_from_15("22010290010112X").unwrap_err();
+        assert_eq!(letter, IdNumberError::NotADigit { position: 15 });
+        let date = IdNumber::upgrade_from_15("220102900230123").unwrap_err();
+        let digits = "19900230".to_string();
+        assert_eq!(date, IdNumberError::ImpossibleBirthDate { digits });
+    }
+
+    #[test]
+    fn birth_date_is_read() {
+        let number = IdNumber::parse("220104200002290047").unwrap();
+        assert_eq!(
+            number.birth_date(),
+            NaiveDate::from_ymd_opt(2000, 2, 29).unwrap()
+        );
+    }
+
+    #[test]
+    fn sex_is_read_from_sequence() {
+        assert!(IdNumber::parse("220102199001011239").unwrap().is_male());
+        assert!(!IdNumber::parse("220104200002290047").unwrap().is_male());
     }
 
     #[test]
     fn mask_hides_birth_date() {
-        let number = IdNumber::parse("220102199001011239").expect("valid");
+        let number = IdNumber::parse("220102199001011239").unwrap();
         assert_eq!(number.masked(), "220102********1239");
+        let number = IdNumber::parse("11010519491231002x").unwrap();
+        assert_eq!(number.masked(), "110105********002X");
+    }
+
+    #[test]
+    fn messages_do_not_repeat_number() {
+        for text in [
+            "220102199001011235",
+            "220104200002300049",
+            "2201A2199001011239",
+        ] {
+            let message = IdNumber::parse(text).unwrap_err().to_string();
+            assert!(!message.contains(text), "{message}");
+            assert!(!message.contains(&text[..17]), "{message}");
+        }
+    }
+
+    #[test]
+    fn serializes_as_plain_string() {
+        let number = IdNumber::parse("11010519491231002X").unwrap();
+        let json = serde_json::to_string(&number).unwrap();
+        assert_eq!(json, "\"11010519491231002X\"");
+        let back: IdNumber = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, number);
     }
 
     #[test]
     fn deserialization_validates() {
-        let parsed: Result<IdNumber, _> = serde_json::from_str("\"220102199001011235\"");
+        let parsed = serde_json::from_str::<IdNumber>("\"220102199001011235\"");
         assert!(parsed.is_err());
+        let lower: IdNumber = serde_json::from_str("\"11010519491231002x\"").unwrap();
+        assert_eq!(lower.as_str(), "11010519491231002X");
     }
 }

@@ -8,10 +8,18 @@
 pub enum ApplicationError {
     /// Malformed or invalid input (HTTP 400).
     #[error("{message}")]
-    Invalid { code: &'static str, field: String, message: String },
+    Invalid {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     /// The officer's role or station does not allow the command (HTTP 403).
     #[error("{message}")]
-    Forbidden { code: &'static str, field: String, message: String },
+    Forbidden {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
     /// No application with this id was submitted (HTTP 404).
     #[error("application not found; check the application id")]
     NotFound,
@@ -20,24 +28,43 @@ pub enum ApplicationError {
     Conflict { code: &'static str, message: String },
     /// The command breaks a rule of the policy (HTTP 422).
     #[error("{message}")]
-    Rejected { code: &'static str, field: String, message: String },
+    Rejected {
+        code: &'static str,
+        field: String,
+        message: String,
+    },
 }
 
 impl ApplicationError {
     pub(crate) fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, field: field.to_string(), message: message.into() }
+        Self::Invalid {
+            code,
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn forbidden(code: &'static str, field: &str, message: impl Into<String>) -> Self {
-        Self::Forbidden { code, field: field.to_string(), message: message.into() }
+        Self::Forbidden {
+            code,
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn rejected(code: &'static str, field: &str, message: impl Into<String>) -> Self {
-        Self::Rejected { code, field: field.to_string(), message: message.into() }
+        Self::Rejected {
+            code,
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 
     /// Returns the stable error code.
@@ -54,9 +81,9 @@ impl ApplicationError {
     /// Returns the request field the error is about, if it is about one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::Invalid { field, .. } | Self::Forbidden { field, .. } | Self::Rejected { field, .. } => {
-                Some(field)
-            }
+            Self::Invalid { field, .. }
+            | Self::Forbidden { field, .. }
+            | Self::Rejected { field, .. } => Some(field),
             Self::NotFound | Self::Conflict { .. } => None,
         }
     }

@@ -20,7 +20,11 @@ impl Application {
     ///
     /// # Errors
     /// Returns the first rule the command breaks; see [`ApplicationError`].
-    pub fn decide(&self, command: ApplicationCommand, policies: &PolicyBook) -> Result<Vec<ApplicationEvent>> {
+    pub fn decide(
+        &self,
+        command: ApplicationCommand,
+        policies: &PolicyBook,
+    ) -> Result<Vec<ApplicationEvent>> {
         if let ApplicationCommand::Submit(command) = command {
             return self.submit(command, policies.current());
         }
@@ -29,13 +33,18 @@ impl Application {
         }
         self.check_station(command.actor())?;
         if self.status.is_closed() {
-            let message = format!("application is already {}; no further command is accepted", self.status_name());
+            let message = format!(
+                "application is already {}; no further command is accepted",
+                self.status_name()
+            );
             return Err(ApplicationError::conflict("application_closed", message));
         }
         let policy = self.policy(policies)?;
         match command {
             ApplicationCommand::Submit(_) => unreachable!("handled above"),
-            ApplicationCommand::OverrideScreening(command) => self.override_screening(command, policy),
+            ApplicationCommand::OverrideScreening(command) => {
+                self.override_screening(command, policy)
+            }
             ApplicationCommand::Refuse(command) => self.refuse(command),
             ApplicationCommand::RecordEvidence(command) => self.record_evidence(command, policy),
             ApplicationCommand::SignStub(command) => self.sign_stub(command, policy),
@@ -54,17 +63,32 @@ impl Application {
 
     /// Returns the policy version the application was screened under.
     fn policy<'a>(&self, policies: &'a PolicyBook) -> Result<&'a Policy> {
-        let version = self.screening.as_ref().map(|decision| decision.policy_version.as_str());
-        version.and_then(|version| policies.version(version)).ok_or_else(|| {
-            let message = format!("policy version {} of this application is not loaded on this server", version.unwrap_or("?"));
-            ApplicationError::conflict("policy_version_unavailable", message)
-        })
+        let version = self
+            .screening
+            .as_ref()
+            .map(|decision| decision.policy_version.as_str());
+        version
+            .and_then(|version| policies.version(version))
+            .ok_or_else(|| {
+                let message = format!(
+                    "policy version {} of this application is not loaded on this server",
+                    version.unwrap_or("?")
+                );
+                ApplicationError::conflict("policy_version_unavailable", message)
+            })
     }
 
     fn check_station(&self, actor: &Actor) -> Result<()> {
         if actor.station != self.station {
-            let message = format!("the application belongs to station {}; officers of station {} cannot act on it", self.station, actor.station);
-            return Err(ApplicationError::forbidden("other_station", "station", message));
+            let message = format!(
+                "the application belongs to station {}; officers of station {} cannot act on it",
+                self.station, actor.station
+            );
+            return Err(ApplicationError::forbidden(
+                "other_station",
+                "station",
+                message,
+            ));
         }
         Ok(())
     }
@@ -72,8 +96,14 @@ impl Application {
     fn check_date(&self, date: NaiveDate) -> Result<()> {
         match self.decision_date {
             Some(decided) if date < decided => {
-                let message = format!("date {date} is before the decision date {decided}; use a date on or after it");
-                Err(ApplicationError::rejected("date_before_decision", "date", message))
+                let message = format!(
+                    "date {date} is before the decision date {decided}; use a date on or after it"
+                );
+                Err(ApplicationError::rejected(
+                    "date_before_decision",
+                    "date",
+                    message,
+                ))
             }
             _ => Ok(()),
         }
@@ -90,17 +120,30 @@ impl Application {
             return Err(ApplicationError::conflict("not_accepted", message));
         };
         policy.kind(kind).ok_or_else(|| {
-            ApplicationError::conflict("unknown_kind", format!("kind {kind} is not in policy {}", policy.version))
+            ApplicationError::conflict(
+                "unknown_kind",
+                format!("kind {kind} is not in policy {}", policy.version),
+            )
         })
     }
 
     fn submit(&self, command: SubmitApplication, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
         if self.status != Status::NotSubmitted {
-            return Err(ApplicationError::conflict("already_submitted", "an application with this id was already submitted"));
+            return Err(ApplicationError::conflict(
+                "already_submitted",
+                "an application with this id was already submitted",
+            ));
         }
         if command.station != command.actor.station {
-            let message = format!("officer of station {} cannot submit for station {}", command.actor.station, command.station);
-            return Err(ApplicationError::forbidden("other_station", "station", message));
+            let message = format!(
+                "officer of station {} cannot submit for station {}",
+                command.actor.station, command.station
+            );
+            return Err(ApplicationError::forbidden(
+                "other_station",
+                "station",
+                message,
+            ));
         }
         let applicant = validate_person(&command.applicant, "applicant")?;
         let agent = match &command.agent {
@@ -111,11 +154,24 @@ impl Application {
         require_text(&command.unit.name, "unit.name")?;
         require_text(&command.unit.unit_type, "unit.unit_type")?;
         if !UNIT_LEVELS.contains(&command.unit.level.as_str()) {
-            let message = format!("unit level {:?} is unknown; use one of {}", command.unit.level, UNIT_LEVELS.join(", "));
-            return Err(ApplicationError::invalid("invalid_unit_level", "unit.level", message));
+            let message = format!(
+                "unit level {:?} is unknown; use one of {}",
+                command.unit.level,
+                UNIT_LEVELS.join(", ")
+            );
+            return Err(ApplicationError::invalid(
+                "invalid_unit_level",
+                "unit.level",
+                message,
+            ));
         }
         let decision = policy
-            .screen(&command.matter, &command.unit, &command.circumstances, command.decision_date)
+            .screen(
+                &command.matter,
+                &command.unit,
+                &command.circumstances,
+                command.decision_date,
+            )
             .map_err(screening_error)?;
         let submitted = ApplicationEvent::ApplicationSubmitted {
             applicant,
@@ -128,34 +184,74 @@ impl Application {
             decision_date: command.decision_date,
             handling_officer: command.actor.officer_id,
         };
-        Ok(vec![submitted, ApplicationEvent::ApplicationScreened { decision }])
+        Ok(vec![
+            submitted,
+            ApplicationEvent::ApplicationScreened { decision },
+        ])
     }
 
-    fn override_screening(&self, command: OverrideScreening, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
+    fn override_screening(
+        &self,
+        command: OverrideScreening,
+        policy: &Policy,
+    ) -> Result<Vec<ApplicationEvent>> {
         require_explanation(&command.justification, "justification")?;
         if self.approved_by.is_some() {
-            return Err(ApplicationError::conflict("already_approved", "a station leader already approved this application; it can no longer be overridden"));
+            return Err(ApplicationError::conflict(
+                "already_approved",
+                "a station leader already approved this application; it can no longer be overridden",
+            ));
         }
         let outcome = match command.outcome {
             OverrideOutcome::Issue { kind } => {
                 if policy.kind(&kind).is_none() {
-                    let message = format!("kind {kind} is not in the certificate catalogue of policy {}", policy.version);
-                    return Err(ApplicationError::rejected("unknown_kind", "outcome.kind", message));
+                    let message = format!(
+                        "kind {kind} is not in the certificate catalogue of policy {}",
+                        policy.version
+                    );
+                    return Err(ApplicationError::rejected(
+                        "unknown_kind",
+                        "outcome.kind",
+                        message,
+                    ));
                 }
-                Outcome::Issue { kind, transitional: false }
+                Outcome::Issue {
+                    kind,
+                    transitional: false,
+                }
             }
-            OverrideOutcome::Refuse { principle, referral } => {
+            OverrideOutcome::Refuse {
+                principle,
+                referral,
+            } => {
                 if !policy.principles.contains_key(&principle) {
-                    let message = format!("principle {principle} is unknown; use one of {}", principle_codes(policy));
-                    return Err(ApplicationError::rejected("unknown_principle", "outcome.principle", message));
+                    let message = format!(
+                        "principle {principle} is unknown; use one of {}",
+                        principle_codes(policy)
+                    );
+                    return Err(ApplicationError::rejected(
+                        "unknown_principle",
+                        "outcome.principle",
+                        message,
+                    ));
                 }
                 require_text(&referral, "outcome.referral")?;
-                Outcome::Refuse { principle, referral }
+                Outcome::Refuse {
+                    principle,
+                    referral,
+                }
             }
         };
-        let previous = self.outcome.clone().expect("a submitted application has an outcome");
+        let previous = self
+            .outcome
+            .clone()
+            .expect("a submitted application has an outcome");
         if previous == outcome {
-            return Err(ApplicationError::rejected("override_unchanged", "outcome", "the override names the outcome already in force"));
+            return Err(ApplicationError::rejected(
+                "override_unchanged",
+                "outcome",
+                "the override names the outcome already in force",
+            ));
         }
         Ok(vec![ApplicationEvent::ScreeningOverridden {
             previous,
@@ -170,7 +266,8 @@ impl Application {
             Some(Outcome::Refuse { principle, .. }) => (principle.clone(), false),
             Some(Outcome::CannotIssue { principle, .. }) => (principle.clone(), true),
             _ => {
-                let message = "screening decided to issue; override it with a justification before refusing";
+                let message =
+                    "screening decided to issue; override it with a justification before refusing";
                 return Err(ApplicationError::conflict("not_refusable", message));
             }
         };
@@ -187,11 +284,24 @@ impl Application {
         }])
     }
 
-    fn record_evidence(&self, command: RecordEvidence, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
+    fn record_evidence(
+        &self,
+        command: RecordEvidence,
+        policy: &Policy,
+    ) -> Result<Vec<ApplicationEvent>> {
         let kind = self.accepted_kind(policy)?;
         if !kind.evidence_sources.contains(&command.source) {
-            let message = format!("source {:?} is not accepted for {}; use one of {}", command.source, kind.code, kind.evidence_sources.join(", "));
-            return Err(ApplicationError::rejected("source_not_allowed", "source", message));
+            let message = format!(
+                "source {:?} is not accepted for {}; use one of {}",
+                command.source,
+                kind.code,
+                kind.evidence_sources.join(", ")
+            );
+            return Err(ApplicationError::rejected(
+                "source_not_allowed",
+                "source",
+                message,
+            ));
         }
         require_text(&command.reference, "reference")?;
         Ok(vec![ApplicationEvent::EvidenceChecked {
@@ -206,68 +316,133 @@ impl Application {
         let kind = self.accepted_kind(policy)?;
         if !kind.stub_signature {
             let message = format!("{} certificates have no stub to sign", kind.code);
-            return Err(ApplicationError::rejected("signature_not_required", "signer", message));
+            return Err(ApplicationError::rejected(
+                "signature_not_required",
+                "signer",
+                message,
+            ));
         }
         if self.stub_signed {
-            return Err(ApplicationError::conflict("already_signed", "the stub is already signed"));
+            return Err(ApplicationError::conflict(
+                "already_signed",
+                "the stub is already signed",
+            ));
         }
         let person = match command.signer {
             Signer::Applicant => self.applicant.as_ref(),
             Signer::Agent => self.agent.as_ref(),
         };
         let Some(person) = person else {
-            return Err(ApplicationError::rejected("no_agent", "signer", "the application names no agent; the applicant signs"));
+            return Err(ApplicationError::rejected(
+                "no_agent",
+                "signer",
+                "the application names no agent; the applicant signs",
+            ));
         };
         if person.name != command.name.trim() {
             let message = "signer name differs from the name recorded at submission; the recorded applicant or agent signs";
-            return Err(ApplicationError::rejected("signer_mismatch", "name", message));
+            return Err(ApplicationError::rejected(
+                "signer_mismatch",
+                "name",
+                message,
+            ));
         }
         let phone = validate_phone(&command.phone)?;
-        Ok(vec![ApplicationEvent::StubSigned { signer: command.signer, name: person.name.clone(), phone }])
+        Ok(vec![ApplicationEvent::StubSigned {
+            signer: command.signer,
+            name: person.name.clone(),
+            phone,
+        }])
     }
 
-    fn approve(&self, command: ApproveApplication, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
+    fn approve(
+        &self,
+        command: ApproveApplication,
+        policy: &Policy,
+    ) -> Result<Vec<ApplicationEvent>> {
         let kind = self.accepted_kind(policy)?;
         if !kind.leader_approval {
             let message = format!("{} certificates need no leader approval", kind.code);
-            return Err(ApplicationError::rejected("approval_not_required", "kind", message));
+            return Err(ApplicationError::rejected(
+                "approval_not_required",
+                "kind",
+                message,
+            ));
         }
         if command.actor.role != Role::StationLeader {
-            let message = format!("only a station leader approves; the officer's role is {}", command.actor.role.code());
+            let message = format!(
+                "only a station leader approves; the officer's role is {}",
+                command.actor.role.code()
+            );
             return Err(ApplicationError::forbidden("wrong_role", "role", message));
         }
         if command.actor.officer_id == self.handling_officer {
-            let message = "the approver handles this application; another station leader must approve";
-            return Err(ApplicationError::rejected("approver_is_handler", "officer", message));
+            let message =
+                "the approver handles this application; another station leader must approve";
+            return Err(ApplicationError::rejected(
+                "approver_is_handler",
+                "officer",
+                message,
+            ));
         }
         if self.approved_by.is_some() {
-            return Err(ApplicationError::conflict("already_approved", "the application is already approved"));
+            return Err(ApplicationError::conflict(
+                "already_approved",
+                "the application is already approved",
+            ));
         }
         self.check_evidence(kind)?;
         self.check_date(command.date)?;
-        Ok(vec![ApplicationEvent::LeaderApproved { leader: command.actor.officer_id, approved_on: command.date }])
+        Ok(vec![ApplicationEvent::LeaderApproved {
+            leader: command.actor.officer_id,
+            approved_on: command.date,
+        }])
     }
 
     fn issue(&self, command: IssueCertificate, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
         let kind = self.accepted_kind(policy)?;
         if !kind.handling_roles.contains(&command.actor.role) {
             let roles: Vec<&str> = kind.handling_roles.iter().map(|role| role.code()).collect();
-            let message = format!("{} certificates are issued by {}; the officer's role is {}", kind.code, roles.join(" or "), command.actor.role.code());
+            let message = format!(
+                "{} certificates are issued by {}; the officer's role is {}",
+                kind.code,
+                roles.join(" or "),
+                command.actor.role.code()
+            );
             return Err(ApplicationError::forbidden("wrong_role", "role", message));
         }
         if command.seal != kind.seal.code() {
-            let message = format!("{} certificates carry the {}, not {:?}", kind.code, kind.seal.code(), command.seal);
+            let message = format!(
+                "{} certificates carry the {}, not {:?}",
+                kind.code,
+                kind.seal.code(),
+                command.seal
+            );
             return Err(ApplicationError::rejected("wrong_seal", "seal", message));
         }
         self.check_evidence(kind)?;
         if kind.stub_signature && !self.stub_signed {
-            return Err(ApplicationError::rejected("signature_missing", "signature", "the applicant or agent has not signed the stub"));
+            return Err(ApplicationError::rejected(
+                "signature_missing",
+                "signature",
+                "the applicant or agent has not signed the stub",
+            ));
         }
         if kind.leader_approval && self.approved_by.is_none() {
-            return Err(ApplicationError::rejected("approval_missing", "approval", "a station leader has not approved this application"));
+            return Err(ApplicationError::rejected(
+                "approval_missing",
+                "approval",
+                "a station leader has not approved this application",
+            ));
         }
         self.check_date(command.date)?;
-        let transitional = matches!(self.outcome, Some(Outcome::Issue { transitional: true, .. }));
+        let transitional = matches!(
+            self.outcome,
+            Some(Outcome::Issue {
+                transitional: true,
+                ..
+            })
+        );
         Ok(vec![ApplicationEvent::CertificateIssued {
             certificate_number: command.certificate_number,
             kind: kind.code.clone(),
@@ -281,21 +456,38 @@ impl Application {
 
     /// Checks that a source of the kind confirmed the fact and that none contradicted it.
     fn check_evidence(&self, kind: &CertificateKind) -> Result<()> {
-        let relevant = self.evidence.iter().filter(|check| kind.evidence_sources.contains(&check.source));
+        let relevant = self
+            .evidence
+            .iter()
+            .filter(|check| kind.evidence_sources.contains(&check.source));
         let mut confirmed = false;
         for check in relevant {
             match check.result {
                 EvidenceResult::Contradicts => {
-                    let message = format!("source {} contradicts the fact (reference {}); the certificate cannot be issued", check.source, check.reference);
-                    return Err(ApplicationError::rejected("evidence_contradicts", "evidence", message));
+                    let message = format!(
+                        "source {} contradicts the fact (reference {}); the certificate cannot be issued",
+                        check.source, check.reference
+                    );
+                    return Err(ApplicationError::rejected(
+                        "evidence_contradicts",
+                        "evidence",
+                        message,
+                    ));
                 }
                 EvidenceResult::Confirmed => confirmed = true,
                 EvidenceResult::NotFound => {}
             }
         }
         if !confirmed {
-            let message = format!("no evidence check confirmed the fact; check one of {}", kind.evidence_sources.join(", "));
-            return Err(ApplicationError::rejected("evidence_missing", "evidence", message));
+            let message = format!(
+                "no evidence check confirmed the fact; check one of {}",
+                kind.evidence_sources.join(", ")
+            );
+            return Err(ApplicationError::rejected(
+                "evidence_missing",
+                "evidence",
+                message,
+            ));
         }
         Ok(())
     }
@@ -312,42 +504,72 @@ impl Application {
 }
 
 fn principle_codes(policy: &Policy) -> String {
-    policy.principles.keys().cloned().collect::<Vec<_>>().join(", ")
+    policy
+        .principles
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn screening_error(error: ScreeningError) -> ApplicationError {
     let message = error.to_string();
     match error {
-        ScreeningError::UnknownMatter(_) => ApplicationError::rejected("unknown_matter", "matter", message),
-        ScreeningError::MissingCircumstance { circumstance, .. } => {
-            ApplicationError::invalid("missing_circumstance", &format!("circumstances.{circumstance}"), message)
+        ScreeningError::UnknownMatter(_) => {
+            ApplicationError::rejected("unknown_matter", "matter", message)
         }
-        ScreeningError::UnknownCircumstance { circumstance, .. } => {
-            ApplicationError::invalid("unknown_circumstance", &format!("circumstances.{circumstance}"), message)
+        ScreeningError::MissingCircumstance { circumstance, .. } => ApplicationError::invalid(
+            "missing_circumstance",
+            &format!("circumstances.{circumstance}"),
+            message,
+        ),
+        ScreeningError::UnknownCircumstance { circumstance, .. } => ApplicationError::invalid(
+            "unknown_circumstance",
+            &format!("circumstances.{circumstance}"),
+            message,
+        ),
+        ScreeningError::Calendar(_) => {
+            ApplicationError::rejected("date_outside_calendar", "decision_date", message)
         }
-        ScreeningError::Calendar(_) => ApplicationError::rejected("date_outside_calendar", "decision_date", message),
     }
 }
 
 fn validate_person(input: &PersonInput, field: &str) -> Result<Person> {
     require_text(&input.name, &format!("{field}.name"))?;
     let id_number = IdNumber::parse(input.id_number.trim()).map_err(|error| {
-        ApplicationError::invalid("invalid_id_number", &format!("{field}.id_number"), error.to_string())
+        ApplicationError::invalid(
+            "invalid_id_number",
+            &format!("{field}.id_number"),
+            error.to_string(),
+        )
     })?;
-    Ok(Person { name: input.name.trim().to_string(), id_number })
+    Ok(Person {
+        name: input.name.trim().to_string(),
+        id_number,
+    })
 }
 
 fn require_text(value: &str, field: &str) -> Result<()> {
     if value.trim().is_empty() {
-        return Err(ApplicationError::invalid("missing_field", field, format!("{field} is required")));
+        return Err(ApplicationError::invalid(
+            "missing_field",
+            field,
+            format!("{field} is required"),
+        ));
     }
     Ok(())
 }
 
 fn require_explanation(text: &str, field: &str) -> Result<()> {
     if text.trim().chars().count() < MIN_EXPLANATION_CHARS {
-        let message = format!("{field} must explain the decision to the citizen in at least {MIN_EXPLANATION_CHARS} characters");
-        let code = if field == "justification" { "justification_required" } else { "explanation_required" };
+        let message = format!(
+            "{field} must explain the decision to the citizen in at least {MIN_EXPLANATION_CHARS} characters"
+        );
+        let code = if field == "justification" {
+            "justification_required"
+        } else {
+            "explanation_required"
+        };
         return Err(ApplicationError::rejected(code, field, message));
     }
     Ok(())
@@ -358,7 +580,10 @@ fn require_explanation(text: &str, field: &str) -> Result<()> {
 fn validate_phone(phone: &str) -> Result<String> {
     let phone: String = phone.chars().filter(|c| !c.is_whitespace()).collect();
     let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let mobile = phone.len() == 11 && digits_only(&phone) && phone.starts_with('1') && (b'3'..=b'9').contains(&phone.as_bytes()[1]);
+    let mobile = phone.len() == 11
+        && digits_only(&phone)
+        && phone.starts_with('1')
+        && (b'3'..=b'9').contains(&phone.as_bytes()[1]);
     let landline = match phone.split_once('-') {
         Some((area, number)) => {
             area.starts_with('0')

@@ -34,7 +34,10 @@ fn chain(length: u64) -> Vec<StoredEvent> {
 #[test]
 fn canonical_sorts_keys_by_code_point() {
     let text = canonical(json!({"b": 1, "a": {"z": true, "Z": null}, "中": "文", "aa": [2, 1]}));
-    assert_eq!(text, r#"{"a":{"Z":null,"z":true},"aa":[2,1],"b":1,"中":"文"}"#);
+    assert_eq!(
+        text,
+        r#"{"a":{"Z":null,"z":true},"aa":[2,1],"b":1,"中":"文"}"#
+    );
 }
 
 #[test]
@@ -46,7 +49,10 @@ fn canonical_escapes_only_quotes_backslash_and_controls() {
 #[test]
 fn canonical_rejects_floats() {
     let mut out = Vec::new();
-    assert_eq!(write_canonical(&json!({"x": 1.5}), &mut out), Err(NotCanonical("1.5".into())));
+    assert_eq!(
+        write_canonical(&json!({"x": 1.5}), &mut out),
+        Err(NotCanonical("1.5".into()))
+    );
 }
 
 #[test]
@@ -104,7 +110,9 @@ fn swapped_sequences_are_order_changed() {
 fn rehashed_event_breaks_next_link() {
     let mut events = chain(4);
     events[1].payload = json!({"step": 99});
-    let previous = metadata_text(&events[0], HASH_KEY).expect("linked").to_string();
+    let previous = metadata_text(&events[0], HASH_KEY)
+        .expect("linked")
+        .to_string();
     link(&mut events[1], &previous).expect("integers only");
     let found = verify_chain(&events).expect("damage is found");
     assert_eq!(found.damage, Damage::LinkBroken);

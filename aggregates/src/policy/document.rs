@@ -31,7 +31,10 @@ pub struct PolicyDocument {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
-    PolicyError::Invalid { field: field.into(), message: message.into() }
+    PolicyError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 impl PolicyDocument {
@@ -71,7 +74,9 @@ impl PolicyDocument {
     }
 }
 
-fn index_kinds(kinds: Vec<CertificateKind>) -> Result<BTreeMap<String, CertificateKind>, PolicyError> {
+fn index_kinds(
+    kinds: Vec<CertificateKind>,
+) -> Result<BTreeMap<String, CertificateKind>, PolicyError> {
     let mut index = BTreeMap::new();
     for kind in kinds {
         let field = format!("kinds.{}", kind.code);
@@ -100,7 +105,10 @@ fn index_principles(
         index.insert(principle.code.clone(), principle);
     }
     if index.len() != PRINCIPLE_CODES.len() {
-        return Err(invalid("principles", "must define each of the four principles once"));
+        return Err(invalid(
+            "principles",
+            "must define each of the four principles once",
+        ));
     }
     Ok(index)
 }
@@ -115,21 +123,36 @@ fn check_matter(
     if let Some(kind) = &matter.transitional_kind
         && !kinds.contains_key(kind)
     {
-        return Err(invalid(field, format!("names unknown transitional kind {kind}")));
+        return Err(invalid(
+            field,
+            format!("names unknown transitional kind {kind}"),
+        ));
     }
     for rule in &matter.rules {
         check_rule(rule, kinds, principles, rule_ids)?;
         for name in rule.when.circumstances.keys() {
             if !matter.circumstances.contains(name) {
-                let message = format!("rule {} reads circumstance {name}, which the matter does not declare", rule.id);
+                let message = format!(
+                    "rule {} reads circumstance {name}, which the matter does not declare",
+                    rule.id
+                );
                 return Err(invalid(field, message));
             }
         }
     }
     // The last rule must apply unconditionally, so that screening always decides.
     match matter.rules.last() {
-        Some(rule) if rule.when.circumstances.is_empty() && rule.when.unit_types.is_empty() && rule.when.provincial_rule_requires.is_none() => Ok(()),
-        _ => Err(invalid(field, "last rule must have no condition, so that every request is decided")),
+        Some(rule)
+            if rule.when.circumstances.is_empty()
+                && rule.when.unit_types.is_empty()
+                && rule.when.provincial_rule_requires.is_none() =>
+        {
+            Ok(())
+        }
+        _ => Err(invalid(
+            field,
+            "last rule must have no condition, so that every request is decided",
+        )),
     }
 }
 
@@ -149,16 +172,23 @@ fn check_rule(
             Err(invalid(field, format!("issues unknown kind {kind}")))
         }
         RuleOutcome::Refuse { principle, .. } if !principles.contains_key(principle) => {
-            Err(invalid(field, format!("refuses under unknown principle {principle}")))
+            Err(invalid(
+                field,
+                format!("refuses under unknown principle {principle}"),
+            ))
         }
         RuleOutcome::Refuse { referral, .. } | RuleOutcome::UnitVerification { referral }
             if referral.trim().is_empty() =>
         {
             Err(invalid(field, "a refusal needs a referral"))
         }
-        RuleOutcome::Refuse { transitional_kind: Some(kind), .. } if !known_kind(kind) => {
-            Err(invalid(field, format!("names unknown transitional kind {kind}")))
-        }
+        RuleOutcome::Refuse {
+            transitional_kind: Some(kind),
+            ..
+        } if !known_kind(kind) => Err(invalid(
+            field,
+            format!("names unknown transitional kind {kind}"),
+        )),
         _ => Ok(()),
     }
 }

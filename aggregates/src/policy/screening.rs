@@ -24,7 +24,14 @@ pub struct RequestingUnit {
 }
 
 /// Administrative levels a requesting unit may have.
-pub const UNIT_LEVELS: [&str; 6] = ["national", "provincial", "city", "county", "township", "none"];
+pub const UNIT_LEVELS: [&str; 6] = [
+    "national",
+    "provincial",
+    "city",
+    "county",
+    "township",
+    "none",
+];
 
 /// The outcome of screening, as recorded and as overridden.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +76,18 @@ pub struct ScreeningDecision {
 pub enum ScreeningError {
     #[error("matter {0} is not in policy; use a matter code from GET /v1/policy")]
     UnknownMatter(String),
-    #[error("circumstance {circumstance} is required for matter {matter}; state it as true or false")]
-    MissingCircumstance { matter: String, circumstance: String },
+    #[error(
+        "circumstance {circumstance} is required for matter {matter}; state it as true or false"
+    )]
+    MissingCircumstance {
+        matter: String,
+        circumstance: String,
+    },
     #[error("circumstance {circumstance} is not read by matter {matter}; remove it")]
-    UnknownCircumstance { matter: String, circumstance: String },
+    UnknownCircumstance {
+        matter: String,
+        circumstance: String,
+    },
     #[error(transparent)]
     Calendar(#[from] CalendarError),
 }
@@ -83,7 +98,8 @@ impl Condition {
             .circumstances
             .iter()
             .all(|(name, value)| circumstances.get(name) == Some(value));
-        let unit_type_holds = self.unit_types.is_empty() || self.unit_types.contains(&unit.unit_type);
+        let unit_type_holds =
+            self.unit_types.is_empty() || self.unit_types.contains(&unit.unit_type);
         let requirement_holds = self
             .provincial_rule_requires
             .is_none_or(|required| required == unit.provincial_rule_requires);
@@ -115,12 +131,21 @@ impl Policy {
         for name in &matter_rules.circumstances {
             if !circumstances.contains_key(name) {
                 let circumstance = name.clone();
-                return Err(ScreeningError::MissingCircumstance { matter: matter.into(), circumstance });
+                return Err(ScreeningError::MissingCircumstance {
+                    matter: matter.into(),
+                    circumstance,
+                });
             }
         }
-        if let Some(name) = circumstances.keys().find(|name| !matter_rules.circumstances.contains(name)) {
+        if let Some(name) = circumstances
+            .keys()
+            .find(|name| !matter_rules.circumstances.contains(name))
+        {
             let circumstance = name.clone();
-            return Err(ScreeningError::UnknownCircumstance { matter: matter.into(), circumstance });
+            return Err(ScreeningError::UnknownCircumstance {
+                matter: matter.into(),
+                circumstance,
+            });
         }
         let rule = self
             .gates
@@ -128,7 +153,11 @@ impl Policy {
             .chain(&matter_rules.rules)
             .find(|rule| rule.when.holds(unit, circumstances))
             .expect("policy load checks that each matter ends with an unconditional rule");
-        self.decide(rule, matter_rules.transitional_kind.as_deref(), decision_date)
+        self.decide(
+            rule,
+            matter_rules.transitional_kind.as_deref(),
+            decision_date,
+        )
     }
 
     fn decide(
@@ -139,14 +168,34 @@ impl Policy {
     ) -> Result<ScreeningDecision, ScreeningError> {
         let in_transition_window = self.transition.contains(decision_date);
         let outcome = match rule.then.clone() {
-            RuleOutcome::Issue { kind } => Outcome::Issue { kind, transitional: false },
-            RuleOutcome::Refuse { principle, referral, transitional_kind } if in_transition_window => {
+            RuleOutcome::Issue { kind } => Outcome::Issue {
+                kind,
+                transitional: false,
+            },
+            RuleOutcome::Refuse {
+                principle,
+                referral,
+                transitional_kind,
+            } if in_transition_window => {
                 match transitional_kind.or(matter_transitional_kind.map(String::from)) {
-                    Some(kind) => Outcome::Issue { kind, transitional: true },
-                    None => Outcome::CannotIssue { principle, referral },
+                    Some(kind) => Outcome::Issue {
+                        kind,
+                        transitional: true,
+                    },
+                    None => Outcome::CannotIssue {
+                        principle,
+                        referral,
+                    },
                 }
             }
-            RuleOutcome::Refuse { principle, referral, .. } => Outcome::Refuse { principle, referral },
+            RuleOutcome::Refuse {
+                principle,
+                referral,
+                ..
+            } => Outcome::Refuse {
+                principle,
+                referral,
+            },
             RuleOutcome::UnitVerification { referral } => Outcome::UnitVerification { referral },
         };
         let promised_date = match outcome.kind() {

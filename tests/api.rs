@@ -1,0 +1,390 @@
+//! The API end to end: a real server on a real port and a fresh database per test.
+
+mod common;
+
+use common::{TestServer, death_request, kinship_request};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinship_certificate_is_issued_and_checkable() {
+    let server = TestServer::start().await;
+    let id = server.submit("hh", kinship_request()).await;
+    let base = format!("/v1/applications/{id}");
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("{base}/evidence"),
+            json!({"source": "household_archives", "reference": "A-1", "result": "confirmed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("{base}/signature"),
+            json!({"signer": "applicant", "name": "张伟", "phone": "13904310000"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("{base}/issuance"),
+            json!({"seal": "household_seal", "date": "2026-11-03"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "issued");
+    let number = body["certificate_number"]
+        .as_str()
+        .expect("number")
+        .to_string();
+
+    let (status, history) = server.get(Some("hh"), &format!("{base}/history")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history["chain_verified"], true);
+    let events = history["events"].as_array().expect("events");
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[1]["prev_hash"], events[0]["hash"]);
+    assert_eq!(events[4]["metadata"]["actor"], "hh");
+    assert!(
+        events[4]["metadata"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+
+    let mut check = None;
+    for _ in 0..100 {
+        let (status, body) = server
+            .get(None, &format!("/v1/certificates/{number}"))
+            .await;
+        if status == StatusCode::OK {
+            check = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let check = check.expect("projection publishes the certificate");
+    assert_eq!(check["kind"], "kinship");
+    assert_eq!(check["station"], "S1");
+    assert_eq!(check["status"], "valid");
+    let text = check.to_string();
+    assert!(
+        !text.contains("220102199001011239"),
+        "public check leaks the ID number: {text}"
+    );
+    assert!(
+        !text.contains("张伟"),
+        "public check leaks the name: {text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abnormal_death_needs_another_leader() {
+    let server = TestServer::start().await;
+    let id = server.submit("cm", death_request()).await;
+    let base = format!("/v1/applications/{id}");
+    server.post("cm", &format!("{base}/evidence"), json!({"source": "station_dispatch_records", "reference": "D-9", "result": "confirmed"})).await;
+    server
+        .post(
+            "cm",
+            &format!("{base}/signature"),
+            json!({"signer": "applicant", "name": "张伟", "phone": "0431-88886666"}),
+        )
+        .await;
+    let (status, body) = server
+        .post(
+            "cm",
+            &format!("{base}/issuance"),
+            json!({"seal": "official_seal"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["code"], "approval_missing");
+    let (status, body) = server
+        .post("cm", &format!("{base}/approval"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "wrong_role");
+    let (status, body) = server
+        .post("ld", &format!("{base}/approval"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .post(
+            "cm",
+            &format!("{base}/issuance"),
+            json!({"seal": "official_seal"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["approved_by"], "ld");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_and_records_nothing() {
+    let server = TestServer::start().await;
+    let accepted = server.submit("hh", kinship_request()).await;
+    let refused = {
+        let mut request = kinship_request();
+        request["circumstances"] = json!({"same_household_register": true});
+        server.submit("hh", request).await
+    };
+    let led = server.submit("ld", death_request()).await;
+    server.post("ld", &format!("/v1/applications/{led}/evidence"), json!({"source": "station_dispatch_records", "reference": "D-1", "result": "confirmed"})).await;
+    let before = server.event_count().await;
+
+    let with = |field: &str, value: serde_json::Value| {
+        let mut request = kinship_request();
+        let mut cursor = &mut request;
+        let parts: Vec<&str> = field.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            cursor = &mut cursor[*part];
+        }
+        cursor[parts[parts.len() - 1]] = value;
+        request
+    };
+    let cases = [
+        (
+            "ID check character",
+            "hh",
+            "/v1/applications".to_string(),
+            with("applicant.id_number", json!("220102199001011235")),
+            StatusCode::BAD_REQUEST,
+            "invalid_id_number",
+            Some("applicant.id_number"),
+        ),
+        (
+            "ID birth date",
+            "hh",
+            "/v1/applications".to_string(),
+            with("applicant.id_number", json!("220104200002300049")),
+            StatusCode::BAD_REQUEST,
+            "invalid_id_number",
+            Some("applicant.id_number"),
+        ),
+        (
+            "decision date",
+            "hh",
+            "/v1/applications".to_string(),
+            with("decision_date", json!("2026-02-30")),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("decision_date"),
+        ),
+        (
+            "unknown matter",
+            "hh",
+            "/v1/applications".to_string(),
+            with("matter", json!("horoscope")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_matter",
+            Some("matter"),
+        ),
+        (
+            "missing field",
+            "hh",
+            "/v1/applications".to_string(),
+            with("purpose", json!(null)),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("purpose"),
+        ),
+        (
+            "refusal without explanation",
+            "hh",
+            format!("/v1/applications/{refused}/refusal"),
+            json!({"explanation": "", "referral": "the register"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "explanation_required",
+            Some("explanation"),
+        ),
+        (
+            "wrong role issues",
+            "cm",
+            format!("/v1/applications/{accepted}/issuance"),
+            json!({"seal": "household_seal"}),
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+            Some("role"),
+        ),
+        (
+            "approver is handler",
+            "ld",
+            format!("/v1/applications/{led}/approval"),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "approver_is_handler",
+            Some("officer"),
+        ),
+        (
+            "other station",
+            "hh9",
+            format!("/v1/applications/{accepted}/withdrawal"),
+            json!({"reason": "not mine"}),
+            StatusCode::FORBIDDEN,
+            "other_station",
+            Some("station"),
+        ),
+        (
+            "bad phone",
+            "hh",
+            format!("/v1/applications/{accepted}/signature"),
+            json!({"signer": "applicant", "name": "张伟", "phone": "555"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_phone",
+            Some("phone"),
+        ),
+    ];
+    for (name, officer, path, body, status, code, field) in cases {
+        let (answered, answer) = server.post(officer, &path, body).await;
+        assert_eq!(answered, status, "{name}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{name}: {answer}");
+        assert_eq!(answer["error"]["field"].as_str(), field, "{name}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty()),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        server.event_count().await,
+        before,
+        "a rejected command recorded an event"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_token_and_oversized_body_are_refused() {
+    let server = TestServer::start().await;
+    let response = server
+        .http
+        .post(format!("{}/v1/applications", server.base))
+        .json(&kinship_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let response = server
+        .http
+        .post(format!("{}/v1/applications", server.base))
+        .bearer_auth("zm_not_a_token")
+        .json(&kinship_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let mut huge = kinship_request();
+    huge["purpose"] = json!("x".repeat(100 * 1024));
+    let (status, body) = server.post("hh", "/v1/applications", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "body_too_large");
+    assert_eq!(server.event_count().await, 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_the_first_result() {
+    let server = TestServer::start().await;
+    let send = |body: serde_json::Value| {
+        server
+            .http
+            .post(format!("{}/v1/applications", server.base))
+            .bearer_auth(&server.tokens["hh"])
+            .header("Idempotency-Key", "desk-1-0001")
+            .json(&body)
+            .send()
+    };
+    let first = send(kinship_request()).await.expect("answer");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.expect("JSON");
+    let again = send(kinship_request()).await.expect("answer");
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: serde_json::Value = again.json().await.expect("JSON");
+    assert_eq!(again["application_id"], first["application_id"]);
+    assert_eq!(server.event_count().await, 2);
+
+    let mut other = kinship_request();
+    other["purpose"] = json!("something else");
+    let reused = send(other).await.expect("answer");
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let reused: serde_json::Value = reused.json().await.expect("JSON");
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+    assert_eq!(server.event_count().await, 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_notice_explains_and_refers() {
+    let server = TestServer::start().await;
+    let mut request = kinship_request();
+    request["circumstances"] = json!({"same_household_register": true});
+    let id = server.submit("hh", request).await;
+    let (status, _) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}/refusal-notice"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let explanation = "户口簿已载明父子关系，请向银行出示户口簿。";
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("/v1/applications/{id}/refusal"),
+            json!({"explanation": explanation, "referral": "出示户口簿"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, notice) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}/refusal-notice"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(notice["principle"], "legal_document");
+    assert_eq!(notice["explanation"], explanation);
+    assert_eq!(notice["rule_id"], "kinship.same_register");
+    assert!(
+        notice["text"]
+            .as_str()
+            .is_some_and(|text| text.contains(explanation) && text.contains("出示户口簿"))
+    );
+    let (status, _) = server
+        .get(
+            Some("hh9"),
+            &format!("/v1/applications/{id}/refusal-notice"),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another station must not read the notice"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_and_health_are_served() {
+    let server = TestServer::start().await;
+    let (status, document) = server.get(None, "/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v1/applications",
+        "/v1/applications/{id}/history",
+        "/v1/applications/{id}/issuance",
+        "/v1/certificates/{number}",
+    ] {
+        assert!(
+            document["paths"].get(path).is_some(),
+            "OpenAPI lacks {path}"
+        );
+    }
+    let (status, health) = server.get(None, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["database"], "ok");
+    server.stop().await;
+}

@@ -1,0 +1,199 @@
+//! A real server on 127.0.0.1:0 with a fresh, migrated database per test: the embedded
+//! PostgreSQL in a temporary directory, or a new database on the server `DATABASE_URL` names.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aggregates::policy::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use zhengming::database::Database;
+use zhengming::registry::{self, City, County, Officer, Station};
+use zhengming::server::{RunningServer, load_policy};
+
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub database: Option<Database>,
+    pub base: String,
+    pub http: reqwest::Client,
+    /// Token per officer id: hh, cm, ld, ld2 at station S1 and hh9 at station S2.
+    pub tokens: BTreeMap<String, String>,
+    _dir: tempfile::TempDir,
+    _serial: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+/// Embedded servers run one at a time: several PGlite instances started and stopped
+/// concurrently in one process were seen to hang on shutdown.
+static EMBEDDED: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Arc::default);
+
+async fn fresh_database(dir: &std::path::Path) -> Database {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => {
+            let name = format!("zhengming_test_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("DATABASE_URL is reachable");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("test database is created");
+            let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
+            Database::open(Some(&format!("{base}/{name}")), dir, 8)
+                .await
+                .expect("test database opens")
+        }
+        Err(_) => Database::open(None, dir, 1)
+            .await
+            .expect("embedded database starts"),
+    }
+}
+
+fn officer(id: &str, role: Role) -> Officer {
+    Officer {
+        id: id.into(),
+        name: format!("officer {id}"),
+        role,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let serial = match std::env::var("DATABASE_URL") {
+            Ok(_) => None,
+            Err(_) => Some(EMBEDDED.clone().lock_owned().await),
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database = fresh_database(dir.path()).await;
+        let city = City {
+            code: "C1".into(),
+            name: "city".into(),
+            counties: vec![County {
+                code: "K1".into(),
+                name: "county".into(),
+                stations: vec![
+                    Station {
+                        code: "S1".into(),
+                        name: "station one".into(),
+                        officers: vec![
+                            officer("hh", Role::HouseholdOfficer),
+                            officer("cm", Role::CommunityOfficer),
+                            officer("ld", Role::StationLeader),
+                            officer("ld2", Role::StationLeader),
+                        ],
+                    },
+                    Station {
+                        code: "S2".into(),
+                        name: "station two".into(),
+                        officers: vec![officer("hh9", Role::HouseholdOfficer)],
+                    },
+                ],
+            }],
+        };
+        registry::add_city(&database.pool, &city)
+            .await
+            .expect("city is recorded");
+        let mut tokens = BTreeMap::new();
+        for id in ["hh", "cm", "ld", "ld2", "hh9"] {
+            tokens.insert(
+                id.to_string(),
+                registry::create_token(&database.pool, id)
+                    .await
+                    .expect("token is created"),
+            );
+        }
+        let policies = load_policy(None).expect("bundled policy loads");
+        let server =
+            RunningServer::start(&database, policies, SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .expect("server starts");
+        let base = format!("http://{}", server.address);
+        TestServer {
+            server: Some(server),
+            database: Some(database),
+            base,
+            http: reqwest::Client::new(),
+            tokens,
+            _dir: dir,
+            _serial: serial,
+        }
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.database.as_ref().expect("database is open").pool
+    }
+
+    pub async fn post(&self, officer: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.tokens[officer])
+            .json(&body)
+            .send()
+            .await
+            .expect("server answers");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn get(&self, officer: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(officer) = officer {
+            request = request.bearer_auth(&self.tokens[officer]);
+        }
+        let response = request.send().await.expect("server answers");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(self.pool())
+            .await
+            .expect("count events")
+    }
+
+    /// Submits an application and returns its id; panics unless it is created.
+    pub async fn submit(&self, officer: &str, body: Value) -> String {
+        let (status, answer) = self.post(officer, "/v1/applications", body).await;
+        assert_eq!(status, StatusCode::CREATED, "submission answered {answer}");
+        answer["application_id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops");
+        }
+        if let Some(database) = self.database.take() {
+            database.close().await;
+        }
+    }
+}
+
+/// A kinship request between two household registers: screening issues `kinship`.
+pub fn kinship_request() -> Value {
+    json!({
+        "applicant": {"name": "张伟", "id_number": "220102199001011239"},
+        "unit": {"name": "Bank of China", "unit_type": "bank", "level": "city", "provincial_rule_requires": true},
+        "matter": "kinship",
+        "circumstances": {"same_household_register": false},
+        "purpose": "foreign-currency transfer",
+        "decision_date": "2026-11-02"
+    })
+}
+
+/// A death handled by the police: screening issues `abnormal_death`, which needs approval.
+pub fn death_request() -> Value {
+    let mut request = kinship_request();
+    request["matter"] = json!("death");
+    request["circumstances"] = json!({"police_handled_event": true});
+    request
+}
