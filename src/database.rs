@@ -13,6 +13,8 @@ pub struct Database {
     pub pool: PgPool,
     /// Where the data lives, for the operator: the data directory or the server's host.
     pub location: String,
+    /// URL other clients can connect with; the embedded server serves one client at a time.
+    pub url: String,
     #[cfg(feature = "embedded")]
     embedded: Option<pglite_oxide::PgliteServer>,
 }
@@ -51,6 +53,7 @@ impl Database {
         Ok(Database {
             pool,
             location,
+            url: url.to_string(),
             #[cfg(feature = "embedded")]
             embedded: None,
         })
@@ -82,6 +85,7 @@ impl Database {
         Ok(Database {
             pool,
             location: data_dir.display().to_string(),
+            url: server.database_url(),
             embedded: Some(server),
         })
     }

@@ -22,7 +22,10 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// Token per officer id: hh, cm, ld, ld2 at station S1 and hh9 at station S2.
     pub tokens: BTreeMap<String, String>,
-    _dir: tempfile::TempDir,
+    /// The server database of this test, when tests run against `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// Data directory of the embedded database.
+    pub dir: tempfile::TempDir,
     _serial: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -31,7 +34,7 @@ pub struct TestServer {
 static EMBEDDED: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
     std::sync::LazyLock::new(Arc::default);
 
-async fn fresh_database(dir: &std::path::Path) -> Database {
+async fn fresh_database(dir: &std::path::Path) -> (Database, Option<String>) {
     match std::env::var("DATABASE_URL") {
         Ok(url) => {
             let name = format!("zhengming_test_{}", uuid::Uuid::new_v4().simple());
@@ -43,13 +46,14 @@ async fn fresh_database(dir: &std::path::Path) -> Database {
                 .await
                 .expect("test database is created");
             let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
-            Database::open(Some(&format!("{base}/{name}")), dir, 8)
-                .await
-                .expect("test database opens")
+            let url = format!("{base}/{name}");
+            let database = Database::open(Some(&url), dir, 8).await.expect("test database opens");
+            (database, Some(url))
         }
-        Err(_) => Database::open(None, dir, 1)
-            .await
-            .expect("embedded database starts"),
+        Err(_) => {
+            let database = Database::open(None, dir, 1).await.expect("embedded database starts");
+            (database, None)
+        }
     }
 }
 
@@ -72,7 +76,7 @@ impl TestServer {
             Err(_) => Some(EMBEDDED.clone().lock_owned().await),
         };
         let dir = tempfile::tempdir().expect("temporary directory");
-        let database = fresh_database(dir.path()).await;
+        let (database, database_url) = fresh_database(dir.path()).await;
         let city = City {
             code: "C1".into(),
             name: "city".into(),
@@ -122,7 +126,8 @@ impl TestServer {
             base,
             http: reqwest::Client::new(),
             tokens,
-            _dir: dir,
+            database_url,
+            dir,
             _serial: serial,
         }
     }
