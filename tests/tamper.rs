@@ -11,8 +11,11 @@ use zhengming::verify::verify_all;
 async fn four_events(server: &TestServer) -> String {
     let id = server.submit("hh", kinship_request()).await;
     for reference in ["A-1", "A-2"] {
-        let body = json!({"source": "household_archives", "reference": reference, "result": "confirmed"});
-        let (status, answer) = server.post("hh", &format!("/v1/applications/{id}/evidence"), body).await;
+        let body =
+            json!({"source": "household_archives", "reference": reference, "result": "confirmed"});
+        let (status, answer) = server
+            .post("hh", &format!("/v1/applications/{id}/evidence"), body)
+            .await;
         assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
     }
     id
@@ -21,9 +24,15 @@ async fn four_events(server: &TestServer) -> String {
 /// Runs SQL with the append-only triggers disabled, as a superuser could.
 async fn as_superuser(server: &TestServer, statements: &[String]) {
     let mut tx = server.pool().begin().await.expect("transaction");
-    sqlx::query("SET LOCAL session_replication_role = replica").execute(&mut *tx).await.expect("superuser disables triggers");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("superuser disables triggers");
     for statement in statements {
-        sqlx::query(statement).execute(&mut *tx).await.expect("tampering statement runs");
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .expect("tampering statement runs");
     }
     tx.commit().await.expect("tampering commits");
 }
@@ -49,8 +58,14 @@ async fn append_only_trigger_rejects_changes() {
         format!("DELETE FROM events WHERE aggregate_id = '{id}'"),
         "TRUNCATE events".to_string(),
     ] {
-        let error = sqlx::query(&statement).execute(server.pool()).await.expect_err("trigger rejects the change");
-        assert!(error.to_string().contains("append-only"), "{statement}: {error}");
+        let error = sqlx::query(&statement)
+            .execute(server.pool())
+            .await
+            .expect_err("trigger rejects the change");
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
     }
     assert_eq!(server.event_count().await, 4);
     server.stop().await;
@@ -65,7 +80,11 @@ async fn changed_payload_is_named() {
           WHERE aggregate_id = '{id}' AND sequence = 3"
     );
     as_superuser(&server, &[edit]).await;
-    let found = verify_all(server.pool()).await.expect("verify runs").first_break.expect("damage is found");
+    let found = verify_all(server.pool())
+        .await
+        .expect("verify runs")
+        .first_break
+        .expect("damage is found");
     assert_eq!(found.aggregate_id, id);
     assert_eq!(found.sequence, 3);
     assert_eq!(found.damage, Damage::ContentChanged);
@@ -76,8 +95,18 @@ async fn changed_payload_is_named() {
 async fn deleted_event_is_named() {
     let server = TestServer::start().await;
     let id = four_events(&server).await;
-    as_superuser(&server, &[format!("DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 2")]).await;
-    let found = verify_all(server.pool()).await.expect("verify runs").first_break.expect("damage is found");
+    as_superuser(
+        &server,
+        &[format!(
+            "DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 2"
+        )],
+    )
+    .await;
+    let found = verify_all(server.pool())
+        .await
+        .expect("verify runs")
+        .first_break
+        .expect("damage is found");
     assert_eq!(found.aggregate_id, id);
     assert_eq!(found.sequence, 2);
     assert_eq!(found.damage, Damage::EventMissing);
@@ -94,7 +123,11 @@ async fn swapped_events_are_named() {
         format!("UPDATE events SET sequence = 3 WHERE aggregate_id = '{id}' AND sequence = 100"),
     ];
     as_superuser(&server, &swap).await;
-    let found = verify_all(server.pool()).await.expect("verify runs").first_break.expect("damage is found");
+    let found = verify_all(server.pool())
+        .await
+        .expect("verify runs")
+        .first_break
+        .expect("damage is found");
     assert_eq!(found.aggregate_id, id);
     assert_eq!(found.sequence, 2);
     assert_eq!(found.damage, Damage::OrderChanged);
@@ -105,8 +138,16 @@ async fn swapped_events_are_named() {
 async fn history_reports_damage() {
     let server = TestServer::start().await;
     let id = four_events(&server).await;
-    as_superuser(&server, &[format!("DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 3")]).await;
-    let (status, history) = server.get(Some("hh"), &format!("/v1/applications/{id}/history")).await;
+    as_superuser(
+        &server,
+        &[format!(
+            "DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 3"
+        )],
+    )
+    .await;
+    let (status, history) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}/history"))
+        .await;
     assert_eq!(status, reqwest::StatusCode::OK);
     assert_eq!(history["chain_verified"], false);
     assert_eq!(history["first_break"]["damage"], "event_missing");
@@ -118,8 +159,20 @@ async fn history_reports_damage() {
 async fn verify_command_names_damage_and_fails() {
     let mut server = TestServer::start().await;
     let id = four_events(&server).await;
-    as_superuser(&server, &[format!("DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 2")]).await;
-    server.server.take().expect("server runs").stop().await.expect("server stops");
+    as_superuser(
+        &server,
+        &[format!(
+            "DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 2"
+        )],
+    )
+    .await;
+    server
+        .server
+        .take()
+        .expect("server runs")
+        .stop()
+        .await
+        .expect("server stops");
     // The embedded database serves one client at a time: release the pool's connection so
     // that the command can connect.
     let database = server.database.take().expect("database is open");
@@ -132,7 +185,14 @@ async fn verify_command_names_damage_and_fails() {
     database.close().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "verify exits 2 on damage: {stdout} {stderr}");
-    assert!(stdout.contains(&format!("event missing at application {id} sequence 2")), "{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "verify exits 2 on damage: {stdout} {stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("event missing at application {id} sequence 2")),
+        "{stdout}"
+    );
     server.stop().await;
 }

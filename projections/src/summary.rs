@@ -22,13 +22,16 @@ pub struct Summary {
     pub open: i64,
 }
 
+/// Status, kind, principle, transitional, overridden, and whether a refusal is explained.
+type ViewRow = (String, Option<String>, Option<String>, bool, bool, bool);
+
 /// Computes the summary from `application_view`.
 ///
 /// # Errors
 /// Fails when the database cannot be read.
 pub async fn summary(pool: &PgPool) -> sqlx::Result<Summary> {
     let mut summary = Summary::default();
-    let rows: Vec<(String, Option<String>, Option<String>, bool, bool, bool)> = sqlx::query_as(
+    let rows: Vec<ViewRow> = sqlx::query_as(
         "SELECT status, kind, principle, transitional, overridden,
                 coalesce(explanation, '') <> '' AND coalesce(referral, '') <> ''
            FROM application_view",

@@ -243,7 +243,7 @@ pub async fn submit(
     let result = run(
         &state,
         &id,
-        ApplicationCommand::Submit(command),
+        ApplicationCommand::Submit(Box::new(command)),
         &request_id,
     )
     .await;

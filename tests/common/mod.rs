@@ -47,11 +47,15 @@ async fn fresh_database(dir: &std::path::Path) -> (Database, Option<String>) {
                 .expect("test database is created");
             let (base, _) = url.rsplit_once('/').expect("DATABASE_URL names a database");
             let url = format!("{base}/{name}");
-            let database = Database::open(Some(&url), dir, 8).await.expect("test database opens");
+            let database = Database::open(Some(&url), dir, 8)
+                .await
+                .expect("test database opens");
             (database, Some(url))
         }
         Err(_) => {
-            let database = Database::open(None, dir, 1).await.expect("embedded database starts");
+            let database = Database::open(None, dir, 1)
+                .await
+                .expect("embedded database starts");
             (database, None)
         }
     }

@@ -124,7 +124,7 @@ pub struct WithdrawApplication {
 /// Every command an application accepts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ApplicationCommand {
-    Submit(SubmitApplication),
+    Submit(Box<SubmitApplication>),
     OverrideScreening(OverrideScreening),
     Refuse(RefuseApplication),
     RecordEvidence(RecordEvidence),

@@ -26,7 +26,7 @@ impl Application {
         policies: &PolicyBook,
     ) -> Result<Vec<ApplicationEvent>> {
         if let ApplicationCommand::Submit(command) = command {
-            return self.submit(command, policies.current());
+            return self.submit(*command, policies.current());
         }
         if self.status == Status::NotSubmitted {
             return Err(ApplicationError::NotFound);

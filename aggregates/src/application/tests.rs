@@ -70,7 +70,7 @@ fn submit(matter: &str, circumstances: &[(&str, bool)], actor: Actor) -> SubmitA
 
 /// Events of a submitted application, decided by the real screening.
 fn submitted(matter: &str, circumstances: &[(&str, bool)], actor: Actor) -> Vec<ApplicationEvent> {
-    let command = ApplicationCommand::Submit(submit(matter, circumstances, actor));
+    let command = ApplicationCommand::Submit(Box::new(submit(matter, circumstances, actor)));
     Application::default()
         .decide(command, &services().policies)
         .expect("submission is valid")
@@ -161,7 +161,7 @@ fn submission_with_bad_id_is_invalid() {
     );
     command.applicant.id_number = "220102199001011235".into();
     assert_eq!(
-        error_code(vec![], ApplicationCommand::Submit(command)),
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
         "invalid_id_number"
     );
 }
@@ -170,7 +170,7 @@ fn submission_with_bad_id_is_invalid() {
 fn submission_of_unknown_matter_is_rejected() {
     let command = submit("horoscope", &[], household());
     assert_eq!(
-        error_code(vec![], ApplicationCommand::Submit(command)),
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
         "unknown_matter"
     );
 }
@@ -179,7 +179,7 @@ fn submission_of_unknown_matter_is_rejected() {
 fn submission_without_circumstance_is_invalid() {
     let command = submit("kinship", &[], household());
     assert_eq!(
-        error_code(vec![], ApplicationCommand::Submit(command)),
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
         "missing_circumstance"
     );
 }
@@ -193,7 +193,7 @@ fn submission_for_other_station_is_forbidden() {
     );
     command.station = "S2".into();
     assert_eq!(
-        error_code(vec![], ApplicationCommand::Submit(command)),
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
         "other_station"
     );
 }
@@ -206,7 +206,7 @@ fn submission_twice_conflicts() {
         household(),
     );
     assert_eq!(
-        error_code(kinship(), ApplicationCommand::Submit(command)),
+        error_code(kinship(), ApplicationCommand::Submit(Box::new(command))),
         "already_submitted"
     );
 }
@@ -220,7 +220,7 @@ fn submission_outside_calendar_is_rejected() {
     );
     command.decision_date = date("2027-03-01");
     assert_eq!(
-        error_code(vec![], ApplicationCommand::Submit(command)),
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
         "date_outside_calendar"
     );
 }
@@ -230,7 +230,7 @@ fn transition_window_turns_refusal_into_issuance() {
     let mut command = submit("kinship", &[("same_household_register", true)], household());
     command.decision_date = date("2015-09-01");
     let events = Application::default()
-        .decide(ApplicationCommand::Submit(command), &services().policies)
+        .decide(ApplicationCommand::Submit(Box::new(command)), &services().policies)
         .expect("valid");
     let ApplicationEvent::ApplicationScreened { decision } = &events[1] else {
         panic!("screening")
@@ -677,7 +677,7 @@ fn referred_application_is_closed() {
     let mut command = submit("criminal_record", &[], household());
     command.unit.unit_type = "special_industry".into();
     let events = Application::default()
-        .decide(ApplicationCommand::Submit(command), &services().policies)
+        .decide(ApplicationCommand::Submit(Box::new(command)), &services().policies)
         .expect("valid");
     let withdraw = ApplicationCommand::Withdraw(WithdrawApplication {
         actor: household(),
