@@ -230,7 +230,10 @@ fn transition_window_turns_refusal_into_issuance() {
     let mut command = submit("kinship", &[("same_household_register", true)], household());
     command.decision_date = date("2015-09-01");
     let events = Application::default()
-        .decide(ApplicationCommand::Submit(Box::new(command)), &services().policies)
+        .decide(
+            ApplicationCommand::Submit(Box::new(command)),
+            &services().policies,
+        )
         .expect("valid");
     let ApplicationEvent::ApplicationScreened { decision } = &events[1] else {
         panic!("screening")
@@ -677,7 +680,10 @@ fn referred_application_is_closed() {
     let mut command = submit("criminal_record", &[], household());
     command.unit.unit_type = "special_industry".into();
     let events = Application::default()
-        .decide(ApplicationCommand::Submit(Box::new(command)), &services().policies)
+        .decide(
+            ApplicationCommand::Submit(Box::new(command)),
+            &services().policies,
+        )
         .expect("valid");
     let withdraw = ApplicationCommand::Withdraw(WithdrawApplication {
         actor: household(),
