@@ -106,6 +106,28 @@ pub async fn catch_up(pool: &PgPool) -> Result<usize, ProjectionError> {
     }
 }
 
+/// Empties the views and the checkpoint, then applies the whole log again; returns the number
+/// of events applied.
+///
+/// # Errors
+/// See [`apply_next_batch`].
+pub async fn rebuild(pool: &PgPool) -> Result<usize, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    lock_checkpoint(&mut tx, APPLICATIONS).await?;
+    sqlx::query("DELETE FROM certificate_view")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM application_view")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE projection_checkpoints SET global_position = 0, updated_at = now() WHERE projection = $1")
+        .bind(APPLICATIONS)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    catch_up(pool).await
+}
+
 /// The projection's position against the head of the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Lag {

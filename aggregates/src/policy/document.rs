@@ -192,3 +192,76 @@ fn check_rule(
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{Policy, PolicyError, bundled};
+
+    fn load_with(replace: &str, with: &str) -> Result<Policy, PolicyError> {
+        assert!(
+            bundled::DOCUMENT.contains(replace),
+            "test edits text that exists: {replace}"
+        );
+        Policy::load(
+            &bundled::DOCUMENT.replacen(replace, with, 1),
+            bundled::CALENDAR_CSV,
+        )
+    }
+
+    fn invalid_field(result: Result<Policy, PolicyError>) -> String {
+        match result {
+            Err(PolicyError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid policy, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bundled_policy_loads() {
+        let policy =
+            Policy::load(bundled::DOCUMENT, bundled::CALENDAR_CSV).expect("bundled policy loads");
+        assert_eq!(policy.kinds.len(), 9);
+        assert_eq!(policy.principles.len(), 4);
+        assert!(policy.matters.len() >= 10);
+    }
+
+    #[test]
+    fn unknown_kind_in_rule_is_rejected() {
+        let field = invalid_field(load_with(
+            "kind = \"household_item_change\"\n\n[[matters.rules]]",
+            "kind = \"passport\"\n\n[[matters.rules]]",
+        ));
+        assert_eq!(field, "rule id_number_upgrade.sequence_changed");
+    }
+
+    #[test]
+    fn unknown_principle_code_is_rejected() {
+        let field = invalid_field(load_with(
+            "code = \"information_exchange\"",
+            "code = \"whim\"",
+        ));
+        assert_eq!(field, "principles.whim");
+    }
+
+    #[test]
+    fn conditional_last_rule_is_rejected() {
+        let edited =
+            "id = \"alive_status.outside_duty\"\nwhen = { provincial_rule_requires = true }";
+        let field = invalid_field(load_with("id = \"alive_status.outside_duty\"", edited));
+        assert_eq!(field, "matters.alive_status");
+    }
+
+    #[test]
+    fn undeclared_circumstance_is_rejected() {
+        let field = invalid_field(load_with(
+            "same_household_register = true } }",
+            "same_register = true } }",
+        ));
+        assert_eq!(field, "matters.kinship");
+    }
+
+    #[test]
+    fn malformed_toml_is_a_syntax_error() {
+        let result = Policy::load("version = ", bundled::CALENDAR_CSV);
+        assert!(matches!(result, Err(PolicyError::Syntax(_))));
+    }
+}

@@ -1,0 +1,128 @@
+//! The applications projection: following the log, and a rebuild equal to the incremental
+//! result.
+
+mod common;
+
+use common::{TestServer, kinship_request};
+use serde_json::json;
+
+type ViewRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+async fn view(server: &TestServer) -> Vec<ViewRow> {
+    sqlx::query_as(
+        "SELECT application_id, status, outcome, kind, principle, certificate_number
+           FROM application_view ORDER BY application_id",
+    )
+    .fetch_all(server.pool())
+    .await
+    .expect("view reads")
+}
+
+async fn caught_up(server: &TestServer) {
+    projections::projector::catch_up(server.pool())
+        .await
+        .expect("projection applies");
+    let lag = projections::projector::lag(server.pool())
+        .await
+        .expect("lag reads");
+    assert_eq!(
+        lag.checkpoint, lag.head,
+        "projection reaches the head of the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projection_follows_and_rebuilds_equal() {
+    let server = TestServer::start().await;
+    let issued = server.submit("hh", kinship_request()).await;
+    for (step, body) in [
+        (
+            "evidence",
+            json!({"source": "household_archives", "reference": "A-1", "result": "confirmed"}),
+        ),
+        (
+            "signature",
+            json!({"signer": "applicant", "name": "张伟", "phone": "13904310000"}),
+        ),
+        (
+            "issuance",
+            json!({"seal": "household_seal", "date": "2026-11-03"}),
+        ),
+    ] {
+        let (status, answer) = server
+            .post("hh", &format!("/v1/applications/{issued}/{step}"), body)
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{step}: {answer}");
+    }
+    let mut same_register = kinship_request();
+    same_register["circumstances"] = json!({"same_household_register": true});
+    let refused = server.submit("hh", same_register).await;
+    let refusal =
+        json!({"explanation": "户口簿已载明亲属关系，请出示户口簿。", "referral": "出示户口簿"});
+    server
+        .post(
+            "hh",
+            &format!("/v1/applications/{refused}/refusal"),
+            refusal,
+        )
+        .await;
+    let withdrawn = server.submit("hh", kinship_request()).await;
+    server
+        .post(
+            "hh",
+            &format!("/v1/applications/{withdrawn}/withdrawal"),
+            json!({"reason": "no longer needed"}),
+        )
+        .await;
+
+    caught_up(&server).await;
+    let incremental = view(&server).await;
+    assert_eq!(incremental.len(), 3);
+    let status_of = |id: &str| {
+        incremental
+            .iter()
+            .find(|row| row.0 == id)
+            .map(|row| row.1.clone())
+    };
+    assert_eq!(status_of(&issued).as_deref(), Some("issued"));
+    assert_eq!(status_of(&refused).as_deref(), Some("refused"));
+    assert_eq!(status_of(&withdrawn).as_deref(), Some("withdrawn"));
+    let certificates: i64 = sqlx::query_scalar("SELECT count(*) FROM certificate_view")
+        .fetch_one(server.pool())
+        .await
+        .expect("count");
+    assert_eq!(certificates, 1);
+
+    let applied = projections::projector::rebuild(server.pool())
+        .await
+        .expect("rebuild runs");
+    assert!(
+        applied >= 9,
+        "rebuild applies the whole log, applied {applied}"
+    );
+    assert_eq!(
+        view(&server).await,
+        incremental,
+        "rebuild equals the incremental result"
+    );
+
+    let summary = projections::summary::summary(server.pool())
+        .await
+        .expect("summary reads");
+    assert_eq!(summary.applications, 3);
+    assert_eq!(summary.issued_per_kind.get("kinship"), Some(&1));
+    assert_eq!(
+        summary.refused_per_principle.get("legal_document"),
+        Some(&1)
+    );
+    assert_eq!(summary.refusals_explained, 1);
+    assert_eq!(summary.withdrawn, 1);
+    server.stop().await;
+}
