@@ -11,7 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 /// An open database and, for the embedded one, the server that must stay alive with it.
 pub struct Database {
     pub pool: PgPool,
-    /// Where the data lives, for the operator: the data directory or the server's host.
+    /// Location of the data, for the operator: the data directory or the server URL.
     pub location: String,
     /// URL other clients can connect with; the embedded server serves one client at a time.
     pub url: String,

@@ -21,7 +21,7 @@ pub use commands::*;
 pub use error::{ApplicationError, Result};
 pub use events::{ApplicationEvent, Person};
 
-/// Where an application stands.
+/// The stage of an application.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -33,7 +33,7 @@ pub enum Status {
     /// Screening decided to refuse or that the station cannot issue; a refusal with an
     /// explanation closes it.
     AwaitingRefusal,
-    /// Closed: the matter is answered by in-person unit verification.
+    /// Closed: the station verifies in person for the requesting unit instead.
     Referred,
     Refused,
     Issued,
@@ -93,7 +93,7 @@ pub struct Refusal {
     pub refused_on: NaiveDate,
 }
 
-/// What the application aggregate needs from outside: the policy versions.
+/// Services of the application aggregate: the policy versions.
 #[derive(Clone, Debug)]
 pub struct ApplicationServices {
     pub policies: Arc<PolicyBook>,

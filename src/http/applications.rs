@@ -67,7 +67,7 @@ pub struct OverrideRequest {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub outcome: OverrideOutcome,
-    /// Why the screening outcome is wrong for this case.
+    /// The reason the screening outcome does not fit this case.
     pub justification: String,
 }
 
@@ -195,8 +195,13 @@ async fn run(
         Ok(application) => Ok(Json(ApplicationResponse::new(id, &application))),
         Err(error) => {
             let error = ApiError::from(error);
-            if let ApiError::Internal(cause) = &error {
-                tracing::error!(application_id = id, officer, request_id = request_id.0, cause = ?cause, "command failed");
+            match &error {
+                ApiError::Internal(cause) => {
+                    tracing::error!(application_id = id, officer, request_id = request_id.0, cause = ?cause, "command failed");
+                }
+                rejected => {
+                    tracing::info!(application_id = id, officer, request_id = request_id.0, reason = %rejected, "command rejected");
+                }
             }
             Err(error)
         }

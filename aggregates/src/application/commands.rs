@@ -20,7 +20,7 @@ pub struct PersonInput {
     pub id_number: String,
 }
 
-/// Who signs the certificate stub (存根).
+/// The signer of the certificate stub (存根).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signer {
@@ -28,7 +28,7 @@ pub enum Signer {
     Agent,
 }
 
-/// What an evidence check found.
+/// The finding of an evidence check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceResult {

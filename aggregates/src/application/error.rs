@@ -1,4 +1,4 @@
-//! Why an application command was rejected.
+//! Errors of application commands.
 
 /// A rejected application command. Nothing is recorded for it.
 ///

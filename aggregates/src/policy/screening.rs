@@ -45,7 +45,7 @@ pub enum Outcome {
     /// Inside the transition window, a refusal with no police record to issue from: the officer
     /// explains why the station cannot issue.
     CannotIssue { principle: String, referral: String },
-    /// Answered to a qualifying unit by in-person unit verification, not by a certificate.
+    /// The station verifies in person for a qualifying unit and issues no certificate.
     UnitVerification { referral: String },
 }
 
@@ -71,7 +71,7 @@ pub struct ScreeningDecision {
     pub promised_date: Option<NaiveDate>,
 }
 
-/// Why a request could not be screened.
+/// A reason a request could not be screened.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum ScreeningError {
     #[error("matter {0} is not in policy; use a matter code from GET /v1/policy")]
