@@ -25,7 +25,8 @@ const MIN_BIRTH_YEAR: i32 = 1900;
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
 
-/// Reason a text is not a valid ID number. The messages never repeat the whole number.
+/// Reason a text is not a valid ID number. The messages repeat no part of the number, because
+/// they reach logs.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IdNumberError {
     /// The text has `found` characters where the form requires `expected`.
@@ -43,7 +44,7 @@ pub enum IdNumberError {
     NotADigit { position: usize },
     /// The 8 birth-date digits are not a calendar date on or after 1900-01-01.
     #[error(
-        "ID number birth date {digits} is not a calendar date on or after 1900-01-01; \
+        "ID number characters 7 to 14 are not a birth date on or after 1900-01-01; \
          re-read the number from the card"
     )]
     ImpossibleBirthDate { digits: String },
