@@ -1,0 +1,472 @@
+//! `zhengming-bench`: drives complete applications through the HTTP API, times `verify`, and
+//! measures what the hash chain costs on the append path. Results go to `docs/benchmarks.md`.
+//!
+//! The server runs in this process on 127.0.0.1:0, so the peak memory reported is that of the
+//! server and the load generator together: an upper bound for the server alone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aggregates::policy::Role;
+use anyhow::{Context, ensure};
+use clap::Parser;
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use postgres_es::PostgresEventRepository;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use zhengming::database::Database;
+use zhengming::registry::{self, City, County, Officer, Station};
+use zhengming::server::{RunningServer, load_policy};
+use zhengming::store::ChainedEventRepository;
+
+/// Benchmark of the certificate ledger.
+#[derive(Parser)]
+struct Settings {
+    /// PostgreSQL server whose user may create databases; without it the embedded database runs.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Complete applications to drive through HTTP.
+    #[arg(long, default_value_t = 1000)]
+    applications: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Appends per repository in the hash-chain cost measurement.
+    #[arg(long, default_value_t = 5000)]
+    appends: usize,
+    /// Markdown file the results are appended to.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    output: std::path::PathBuf,
+}
+
+struct Figures {
+    database: String,
+    applications: usize,
+    concurrency: usize,
+    commands: u64,
+    command_seconds: f64,
+    events: u64,
+    verify_seconds: f64,
+    appends: usize,
+    chained_seconds: f64,
+    plain_seconds: f64,
+    peak_memory_mb: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::parse();
+    let dir = tempfile::tempdir()?;
+    let (database, label) = open_fresh(settings.database_url.as_deref(), dir.path()).await?;
+    let result = run(&settings, &database, label).await;
+    database.close().await;
+    if let Some(url) = &settings.database_url {
+        let mut admin = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {}",
+            bench_database_name()
+        ))
+        .execute(&mut admin)
+        .await?;
+    }
+    let figures = result?;
+    let report = render(&figures);
+    print!("{report}");
+    append(&settings.output, &report)?;
+    Ok(())
+}
+
+/// Name of the database a run creates on the server and drops at the end.
+fn bench_database_name() -> String {
+    format!("zhengming_bench_{}", std::process::id())
+}
+
+async fn open_fresh(
+    url: Option<&str>,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Database, String)> {
+    match url {
+        Some(url) => {
+            let name = bench_database_name();
+            let mut admin = sqlx::PgConnection::connect(url)
+                .await
+                .context("connecting to DATABASE_URL failed")?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut admin)
+                .await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await?;
+            let (base, _) = url
+                .rsplit_once('/')
+                .context("DATABASE_URL names no database")?;
+            let database = Database::open(Some(&format!("{base}/{name}")), dir, 40).await?;
+            Ok((database, "PostgreSQL server (local, 127.0.0.1)".into()))
+        }
+        None => Ok((
+            Database::open(None, dir, 1).await?,
+            "embedded PGlite".into(),
+        )),
+    }
+}
+
+async fn run(settings: &Settings, database: &Database, label: String) -> anyhow::Result<Figures> {
+    let tokens = set_up(database).await?;
+    let server = RunningServer::start(
+        database,
+        load_policy(None)?,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await?;
+    let base = format!("http://{}", server.address);
+    let started = Instant::now();
+    let commands = drive(&base, &tokens, settings.applications, settings.concurrency).await;
+    let command_seconds = started.elapsed().as_secs_f64();
+    server.stop().await?;
+    let commands = commands?;
+
+    let started = Instant::now();
+    let report = zhengming::verify::verify_all(&database.pool).await?;
+    let verify_seconds = started.elapsed().as_secs_f64();
+    ensure!(
+        report.first_break.is_none(),
+        "verify found damage: {:?}",
+        report.first_break
+    );
+
+    let chained = ChainedEventRepository::new(database.pool.clone());
+    let chained_seconds =
+        time_appends(&chained, "chained", settings.appends, settings.concurrency).await?;
+    let plain = PostgresEventRepository::new(database.pool.clone());
+    let plain_seconds =
+        time_appends(&plain, "plain", settings.appends, settings.concurrency).await?;
+    Ok(Figures {
+        database: label,
+        applications: settings.applications,
+        concurrency: settings.concurrency,
+        commands,
+        command_seconds,
+        events: report.events,
+        verify_seconds,
+        appends: settings.appends,
+        chained_seconds,
+        plain_seconds,
+        peak_memory_mb: peak_memory_mb(),
+    })
+}
+
+async fn set_up(database: &Database) -> anyhow::Result<HashMap<Role, String>> {
+    let officer = |id: &str, role| Officer {
+        id: id.into(),
+        name: id.into(),
+        role,
+    };
+    let station = Station {
+        code: "B1".into(),
+        name: "benchmark station".into(),
+        officers: vec![
+            officer("b-hh", Role::HouseholdOfficer),
+            officer("b-cm", Role::CommunityOfficer),
+            officer("b-ld", Role::StationLeader),
+        ],
+    };
+    let city = City {
+        code: "BC".into(),
+        name: "city".into(),
+        counties: vec![County {
+            code: "BK".into(),
+            name: "county".into(),
+            stations: vec![station],
+        }],
+    };
+    registry::add_city(&database.pool, &city).await?;
+    let mut tokens = HashMap::new();
+    for (id, role) in [
+        ("b-hh", Role::HouseholdOfficer),
+        ("b-cm", Role::CommunityOfficer),
+        ("b-ld", Role::StationLeader),
+    ] {
+        tokens.insert(role, registry::create_token(&database.pool, id).await?);
+    }
+    Ok(tokens)
+}
+
+/// Runs `applications` complete applications on `concurrency` clients; returns the commands sent.
+async fn drive(
+    base: &str,
+    tokens: &HashMap<Role, String>,
+    applications: usize,
+    concurrency: usize,
+) -> anyhow::Result<u64> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, tokens, base) = (
+            client.clone(),
+            next.clone(),
+            tokens.clone(),
+            base.to_string(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut commands = 0u64;
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if index >= applications {
+                    return Ok::<u64, anyhow::Error>(commands);
+                }
+                commands += complete_application(&client, &base, &tokens, index).await?;
+            }
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    Ok(total)
+}
+
+/// Submits and issues one application: a kinship certificate, or every fourth time an
+/// abnormal-death certificate that also needs a leader's approval.
+async fn complete_application(
+    client: &reqwest::Client,
+    base: &str,
+    tokens: &HashMap<Role, String>,
+    index: usize,
+) -> anyhow::Result<u64> {
+    let death = index % 4 == 3;
+    let handler = if death {
+        Role::CommunityOfficer
+    } else {
+        Role::HouseholdOfficer
+    };
+    let (matter, circumstances, source, seal) = if death {
+        (
+            "death",
+            json!({"police_handled_event": true}),
+            "station_dispatch_records",
+            "official_seal",
+        )
+    } else {
+        (
+            "kinship",
+            json!({"same_household_register": false}),
+            "household_archives",
+            "household_seal",
+        )
+    };
+    let submission = json!({
+        "applicant": {"name": "张伟", "id_number": "220102199001011239"},
+        "unit": {"name": "Bank", "unit_type": "bank", "level": "city", "provincial_rule_requires": true},
+        "matter": matter, "circumstances": circumstances, "purpose": "benchmark", "decision_date": "2026-11-02"
+    });
+    let created = send(
+        client,
+        &format!("{base}/v1/applications"),
+        &tokens[&handler],
+        submission,
+        201,
+    )
+    .await?;
+    let id = created["application_id"]
+        .as_str()
+        .context("submission returned no id")?
+        .to_string();
+    let path = |step: &str| format!("{base}/v1/applications/{id}/{step}");
+    let mut steps = vec![
+        (
+            handler,
+            "evidence",
+            json!({"source": source, "reference": format!("R-{index}"), "result": "confirmed"}),
+        ),
+        (
+            handler,
+            "signature",
+            json!({"signer": "applicant", "name": "张伟", "phone": "13904310000"}),
+        ),
+    ];
+    if death {
+        steps.push((
+            Role::StationLeader,
+            "approval",
+            json!({"date": "2026-11-02"}),
+        ));
+    }
+    steps.push((
+        handler,
+        "issuance",
+        json!({"seal": seal, "date": "2026-11-03"}),
+    ));
+    let commands = 1 + steps.len() as u64;
+    for (role, step, body) in steps {
+        send(client, &path(step), &tokens[&role], body, 200).await?;
+    }
+    Ok(commands)
+}
+
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: Value,
+    expected: u16,
+) -> anyhow::Result<Value> {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await?;
+    ensure!(
+        status == expected,
+        "{url} answered {status}, expected {expected}: {answer}"
+    );
+    Ok(answer)
+}
+
+/// Appends `count` two-event commits, each to a new aggregate, on `concurrency` tasks.
+async fn time_appends<R: PersistedEventRepository + 'static>(
+    repository: &R,
+    label: &str,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let payload = json!({"EvidenceChecked": {"source": "household_archives", "reference": "R-1", "result": "confirmed", "officer": "b-hh"}});
+    let metadata = json!({"actor": "b-hh", "actor_role": "household_officer", "actor_station": "B1", "request_id": "00000000-0000-0000-0000-000000000000"});
+    let started = Instant::now();
+    let mut done = 0;
+    while done < count {
+        let batch = concurrency.min(count - done);
+        let appends = (done..done + batch).map(|index| {
+            let events: Vec<SerializedEvent> = (1..=2)
+                .map(|sequence| {
+                    SerializedEvent::new(
+                        format!("{label}-{index}"),
+                        sequence,
+                        "application".into(),
+                        "EvidenceChecked".into(),
+                        "1".into(),
+                        payload.clone(),
+                        metadata.clone(),
+                    )
+                })
+                .collect();
+            async move {
+                repository
+                    .persist::<aggregates::application::Application>(&events, None)
+                    .await
+            }
+        });
+        for result in futures_util::future::join_all(appends).await {
+            result.map_err(|error| anyhow::anyhow!("append failed: {error}"))?;
+        }
+        done += batch;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn peak_memory_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kilobytes = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(f64::NAN);
+    kilobytes / 1024.0
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                line.strip_prefix("model name")
+                    .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                line.strip_prefix("MemTotal:")
+                    .map(|rest| rest.trim().to_string())
+            })
+        })
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {memory} memory")
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass { "meets" } else { "misses" }
+}
+
+fn render(figures: &Figures) -> String {
+    let rate = figures.commands as f64 / figures.command_seconds;
+    let verify_rate = figures.events as f64 / figures.verify_seconds;
+    let overhead = (figures.chained_seconds / figures.plain_seconds - 1.0) * 100.0;
+    format!(
+        "\n## {database}, {date}\n\nMachine: {machine}. Build: release. Command: `cargo run --release --bin zhengming-bench -- --applications {applications} --concurrency {concurrency} --appends {appends}`{url}.\n\n\
+         | figure | measured | target | |\n|---|---|---|---|\n\
+         | HTTP commands end to end ({commands} commands, {applications} applications, {concurrency} clients) | {rate:.0} per second ({seconds:.1} s) | at least 1,500 per second on the server | {v1} |\n\
+         | `verify` ({events} events) | {verify_rate:.0} events per second ({verify_seconds:.2} s) | at least 100,000 per second | {v2} |\n\
+         | hash-chain cost on the append path ({appends} two-event appends, {concurrency} at a time) | {overhead:+.1} % ({chained:.2} s chained, {plain:.2} s plain) | at most 10 % | {v3} |\n\
+         | peak memory of server and load generator together | {memory:.0} MB | server under 150 MB | {v4} |\n",
+        database = figures.database,
+        date = chrono::Utc::now().format("%Y-%m-%d"),
+        machine = machine(),
+        applications = figures.applications,
+        concurrency = figures.concurrency,
+        url = if figures.database.starts_with("PostgreSQL") {
+            " with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`"
+        } else {
+            " without `DATABASE_URL`"
+        },
+        commands = figures.commands,
+        seconds = figures.command_seconds,
+        v1 = verdict(rate >= 1500.0),
+        events = figures.events,
+        verify_seconds = figures.verify_seconds,
+        v2 = verdict(verify_rate >= 100_000.0),
+        appends = figures.appends,
+        chained = figures.chained_seconds,
+        plain = figures.plain_seconds,
+        v3 = verdict(overhead <= 10.0),
+        memory = figures.peak_memory_mb,
+        v4 = verdict(figures.peak_memory_mb < 150.0),
+    )
+}
+
+fn append(path: &std::path::Path, report: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let new = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    if new {
+        writeln!(
+            file,
+            "# Benchmarks\n\nEach section is one run of `zhengming-bench` (source in `ops/bench.rs`), newest last."
+        )?;
+    }
+    file.write_all(report.as_bytes())?;
+    Ok(())
+}
