@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 
-/// What a verification run found.
+/// Result of a verification run.
 #[derive(Debug, Serialize)]
 pub struct VerifyReport {
     pub events: u64,

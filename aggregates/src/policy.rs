@@ -150,7 +150,7 @@ pub enum RuleOutcome {
     UnitVerification { referral: String },
 }
 
-/// A screening rule: the first rule whose condition holds decides.
+/// A screening rule: the first rule whose condition is true decides.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     pub id: String,
@@ -187,7 +187,7 @@ pub struct Policy {
     pub calendar: WorkingDayCalendar,
 }
 
-/// Why a policy document could not be loaded.
+/// Reason a policy document could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("policy document is not valid TOML: {0}")]
@@ -223,7 +223,7 @@ impl Policy {
     }
 }
 
-/// The policy versions a server knows; decisions use the version that was in force for them.
+/// The policy versions loaded on a server; each decision uses the version in force for it.
 #[derive(Clone, Debug)]
 pub struct PolicyBook {
     versions: BTreeMap<String, Policy>,

@@ -72,7 +72,7 @@ impl Case {
     }
 }
 
-/// What the station does with an application after screening.
+/// The steps a station takes with an application after screening.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Path {

@@ -9,7 +9,7 @@ use cqrs_es::AggregateError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// An error answered to a client. Rejected commands record nothing.
+/// An error returned to a client. Rejected commands record nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A rule of the application aggregate (400, 403, 404, 409 or 422 by variant).

@@ -29,7 +29,7 @@ use error::ApiError;
 /// Largest request body accepted; an application is a few kilobytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every handler shares.
+/// State shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,

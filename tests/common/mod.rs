@@ -187,7 +187,7 @@ impl TestServer {
     }
 }
 
-/// A kinship request between two household registers: screening issues `kinship`.
+/// Returns a kinship request between two household registers, which screening issues.
 pub fn kinship_request() -> Value {
     json!({
         "applicant": {"name": "张伟", "id_number": "220102199001011239"},
@@ -199,7 +199,7 @@ pub fn kinship_request() -> Value {
     })
 }
 
-/// A death handled by the police: screening issues `abnormal_death`, which needs approval.
+/// Returns a request about a death the police handled, issued as `abnormal_death` after approval.
 pub fn death_request() -> Value {
     let mut request = kinship_request();
     request["matter"] = json!("death");
