@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zhengming::database::Database;
 use zhengming::registry::{self, Officer};
-use zhengming::server::{RunningServer, load_policy};
+use zhengming::server::{RunningServer, ServerOptions, load_policy};
 use zhengming::{demo, verify};
 
 /// Certificate ledger for police stations: every step an immutable, hash-chained event.
@@ -57,6 +57,10 @@ enum Command {
         /// Address to listen on; port 0 picks a free port and logs it.
         #[arg(long, env = "ZHENGMING_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How many days before today a command may date a decision, refusal, approval,
+        /// issuance or withdrawal; later dates are always refused.
+        #[arg(long, env = "ZHENGMING_BACKDATE_DAYS", default_value_t = 7)]
+        backdate_days: u32,
     },
     /// Start a server on a new embedded database and drive a month of station work through it.
     Demo {
@@ -68,32 +72,51 @@ enum Command {
     Verify,
     /// Add a city, county and station.
     Station {
-        #[arg(long)]
+        /// Code of the city (the first four digits of its administrative code, e.g. 2201).
+        #[arg(long, value_parser = non_empty)]
         city: String,
-        #[arg(long)]
+        /// Code of the county or district (e.g. 220102).
+        #[arg(long, value_parser = non_empty)]
         county: String,
-        #[arg(long)]
+        /// Code of the station, unique in the province (e.g. 220102-01).
+        #[arg(long, value_parser = non_empty)]
         code: String,
-        #[arg(long)]
+        /// Name of the station as printed on its certificates.
+        #[arg(long, value_parser = non_empty)]
         name: String,
     },
     /// Add an officer to a station.
     Officer {
-        #[arg(long)]
+        /// The officer's login id, unique in the province.
+        #[arg(long, value_parser = non_empty)]
         id: String,
-        #[arg(long)]
+        /// The officer's full name.
+        #[arg(long, value_parser = non_empty)]
         name: String,
         /// household_officer, community_officer, case_officer or station_leader.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        #[arg(long)]
+        /// Code of the officer's station.
+        #[arg(long, value_parser = non_empty)]
         station: String,
     },
-    /// Create a bearer token for an officer and print it once.
+    /// Create a bearer token for an officer and print it once, or revoke the officer's tokens.
     Token {
+        /// The officer's id.
         #[arg(long)]
         officer: String,
+        /// Revoke every token of the officer instead of creating one.
+        #[arg(long)]
+        revoke: bool,
     },
+}
+
+fn non_empty(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(text.to_string())
 }
 
 fn parse_role(code: &str) -> Result<Role, String> {
@@ -158,8 +181,14 @@ async fn run(
 ) -> anyhow::Result<()> {
     let pool = &database.pool;
     match command {
-        Command::Serve { listen } => {
-            let server = RunningServer::start(database, policies, *listen).await?;
+        Command::Serve {
+            listen,
+            backdate_days,
+        } => {
+            let options = ServerOptions {
+                backdate_days: *backdate_days,
+            };
+            let server = RunningServer::start_with(database, policies, *listen, options).await?;
             println!("listening on http://{}", server.address);
             shutdown_signal().await;
             tracing::info!("shutdown requested; finishing in-flight requests");
@@ -201,9 +230,20 @@ async fn run(
             );
             Ok(())
         }
-        Command::Token { officer } => {
+        Command::Token {
+            officer,
+            revoke: false,
+        } => {
             let token = registry::create_token(pool, officer).await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Token {
+            officer,
+            revoke: true,
+        } => {
+            let revoked = registry::revoke_tokens(pool, officer).await?;
+            println!("revoked {revoked} token(s) of officer {officer}");
             Ok(())
         }
         Command::Demo { .. } => unreachable!("the demo opens its own database"),

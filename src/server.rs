@@ -40,6 +40,21 @@ pub fn load_policy(path: Option<&Path>) -> anyhow::Result<PolicyBook> {
     Ok(PolicyBook::new(policy))
 }
 
+/// Settings of a running server beyond its database and policy.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// How many days before today a command may date its decision, approval, issuance,
+    /// refusal or withdrawal (paper applications entered later). Dates after today are
+    /// always refused.
+    pub backdate_days: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { backdate_days: 7 }
+    }
+}
+
 /// A server started on a database; [`RunningServer::stop`] shuts it down in order.
 pub struct RunningServer {
     pub address: SocketAddr,
@@ -50,7 +65,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API.
+    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API,
+    /// with the default options.
     ///
     /// # Errors
     /// Fails when the address cannot be bound.
@@ -59,13 +75,27 @@ impl RunningServer {
         policies: PolicyBook,
         listen: SocketAddr,
     ) -> anyhow::Result<RunningServer> {
+        Self::start_with(database, policies, listen, ServerOptions::default()).await
+    }
+
+    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API.
+    ///
+    /// # Errors
+    /// Fails when the address cannot be bound.
+    pub async fn start_with(
+        database: &Database,
+        policies: PolicyBook,
+        listen: SocketAddr,
+        options: ServerOptions,
+    ) -> anyhow::Result<RunningServer> {
         let services = ApplicationServices {
             policies: Arc::new(policies),
         };
         let state = AppState::new(
             database.pool.clone(),
             ApplicationStore::new(&database.pool, services),
-        );
+        )
+        .with_backdate_days(options.backdate_days);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen} failed"))?;

@@ -114,8 +114,8 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
-/// A missing or unknown field is reported as "…missing field `matter`…", with the parent path
-/// before it.
+/// A missing field is reported as "…missing field `matter`…" with the parent path before it; an
+/// unknown field's path ends with its own name.
 fn field_of_rejection(text: &str) -> Option<String> {
     let rest = text.split_once("target type: ")?.1;
     let (path, detail) = match rest.split_once(": ") {
@@ -129,6 +129,10 @@ fn field_of_rejection(text: &str) -> Option<String> {
             tail.split_once('`').map(|(name, _)| name)
         });
     match (path, missing) {
+        // An unknown field's path already ends with its name; a missing one's is the parent.
+        (Some(path), Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            Some(path.to_string())
+        }
         (Some(path), Some(name)) if path != "." => Some(format!("{path}.{name}")),
         (_, Some(name)) => Some(name.to_string()),
         (Some(path), None) => Some(path.to_string()),
@@ -213,6 +217,12 @@ mod tests {
     fn nested_missing_field_keeps_its_path() {
         let text = "Failed to deserialize the JSON body into the target type: unit: missing field `level` at line 1 column 9";
         assert_eq!(field_of_rejection(text).as_deref(), Some("unit.level"));
+    }
+
+    #[test]
+    fn nested_unknown_field_is_named_once() {
+        let text = "Failed to deserialize the JSON body into the target type: unit.colour: unknown field `colour`, expected one of `name`, `level` at line 1 column 9";
+        assert_eq!(field_of_rejection(text).as_deref(), Some("unit.colour"));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub applications: Arc<ApplicationStore>,
     tokens: Arc<auth::TokenCache>,
+    backdate_days: u32,
 }
 
 impl AppState {
@@ -43,7 +44,47 @@ impl AppState {
             pool,
             applications: Arc::new(applications),
             tokens: Arc::default(),
+            backdate_days: 7,
         }
+    }
+
+    /// Sets how many days before today a command may date what it records.
+    pub fn with_backdate_days(mut self, days: u32) -> Self {
+        self.backdate_days = days;
+        self
+    }
+
+    /// Returns the date a command states, or today in China Standard Time when it states
+    /// none.
+    ///
+    /// # Errors
+    /// Rejects a date after today, and one earlier than the server's backdating allowance:
+    /// a decision dated into another policy period (the transition window, say) must be the
+    /// real one, so it cannot be moved freely.
+    pub fn stated_date(&self, field: &str, date: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
+        let today = today_in_china();
+        let Some(date) = date else {
+            return Ok(today);
+        };
+        let earliest = today - chrono::Days::new(u64::from(self.backdate_days));
+        let message = if date > today {
+            format!(
+                "{field} {date} is after today ({today}, China Standard Time); give the day it happened"
+            )
+        } else if date < earliest {
+            format!(
+                "{field} {date} is more than {} days before today; this server accepts dates from {earliest} (setting --backdate-days)",
+                self.backdate_days
+            )
+        } else {
+            return Ok(date);
+        };
+        Err(ApiError::BadRequest {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            code: "date_out_of_range",
+            field: Some(field.to_string()),
+            message,
+        })
     }
 }
 
@@ -91,6 +132,14 @@ pub fn router(state: AppState) -> Router {
             ApiError::NotFound {
                 code: "route_not_found",
                 message: "no such endpoint; see /v1/openapi.json".into(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                field: None,
+                message: "this endpoint does not take this method; see /v1/openapi.json".into(),
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use zhengming::database::Database;
 use zhengming::registry::{self, City, County, Officer, Station};
-use zhengming::server::{RunningServer, load_policy};
+use zhengming::server::{RunningServer, ServerOptions, load_policy};
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
@@ -70,7 +70,16 @@ fn officer(id: &str, role: Role) -> Officer {
 }
 
 impl TestServer {
+    /// Starts a server that accepts dates back to 1926: the tests replay situations dated in
+    /// the 2015 transition window and in November 2026.
     pub async fn start() -> TestServer {
+        Self::start_with(ServerOptions {
+            backdate_days: 36_500,
+        })
+        .await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> TestServer {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -119,10 +128,14 @@ impl TestServer {
             );
         }
         let policies = load_policy(None).expect("bundled policy loads");
-        let server =
-            RunningServer::start(&database, policies, SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .expect("server starts");
+        let server = RunningServer::start_with(
+            &database,
+            policies,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            options,
+        )
+        .await
+        .expect("server starts");
         let base = format!("http://{}", server.address);
         TestServer {
             server: Some(server),
