@@ -262,7 +262,7 @@ async fn complete_application(
     let submission = json!({
         "applicant": {"name": "张伟", "id_number": "220102199001011239"},
         "unit": {"name": "Bank", "unit_type": "bank", "level": "city", "provincial_rule_requires": true},
-        "matter": matter, "circumstances": circumstances, "purpose": "benchmark", "decision_date": "2026-11-02"
+        "matter": matter, "circumstances": circumstances, "purpose": "benchmark"
     });
     let created = send(
         client,
@@ -293,13 +293,13 @@ async fn complete_application(
         steps.push((
             Role::StationLeader,
             "approval",
-            json!({"date": "2026-11-02"}),
+            json!({}),
         ));
     }
     steps.push((
         handler,
         "issuance",
-        json!({"seal": seal, "date": "2026-11-03"}),
+        json!({"seal": seal}),
     ));
     let commands = 1 + steps.len() as u64;
     for (role, step, body) in steps {
