@@ -16,3 +16,6 @@ REVOKE UPDATE, DELETE, TRUNCATE ON events FROM zhengming_app;
 GRANT SELECT, INSERT, UPDATE ON projection_checkpoints, application_view, certificate_view TO zhengming_app;
 GRANT SELECT, INSERT, UPDATE ON cities, counties, stations, officers, api_tokens, idempotency_keys TO zhengming_app;
 GRANT USAGE ON SEQUENCE events_global_position_seq, certificate_number_seq TO zhengming_app;
+-- The sealer appends Merkle leaves; like events, they are never changed.
+GRANT SELECT, INSERT ON ledger_leaves TO zhengming_app;
+REVOKE UPDATE, DELETE, TRUNCATE ON ledger_leaves FROM zhengming_app;

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::database::Database;
 use crate::http::{self, AppState};
+use crate::ledger::{LedgerSettings, Sealer};
 use crate::store::ApplicationStore;
 
 /// Loads the policy document at `path`, or the bundled one when `path` is `None`.
@@ -47,6 +48,8 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     http: JoinHandle<anyhow::Result<()>>,
     projector: JoinHandle<()>,
+    /// The sealer and its own stop signal, sent after the HTTP server has drained.
+    sealer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl RunningServer {
@@ -59,6 +62,26 @@ impl RunningServer {
         policies: PolicyBook,
         listen: SocketAddr,
     ) -> anyhow::Result<RunningServer> {
+        RunningServer::start_with_ledger(database, policies, listen, None).await
+    }
+
+    /// Starts like [`RunningServer::start`] and, given `ledger`, seals the ledger in the
+    /// background.
+    ///
+    /// # Errors
+    /// Fails when the address cannot be bound, or when the database's ledger is behind or
+    /// disagrees with the exported checkpoints.
+    pub async fn start_with_ledger(
+        database: &Database,
+        policies: PolicyBook,
+        listen: SocketAddr,
+        ledger: Option<LedgerSettings>,
+    ) -> anyhow::Result<RunningServer> {
+        // Check the ledger before binding, so that a restored old backup never serves.
+        let sealer = match ledger {
+            Some(settings) => Some(Sealer::open(&database.pool, settings).await?),
+            None => None,
+        };
         let services = ApplicationServices {
             policies: Arc::new(policies),
         };
@@ -75,6 +98,10 @@ impl RunningServer {
             database.pool.clone(),
             stopped.clone(),
         ));
+        let sealer = sealer.map(|sealer| {
+            let (stop_sealer, sealer_stopped) = watch::channel(false);
+            (stop_sealer, tokio::spawn(sealer.run(sealer_stopped)))
+        });
         let mut http_stopped = stopped;
         let shutdown = async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;
@@ -86,10 +113,12 @@ impl RunningServer {
             stop,
             http,
             projector,
+            sealer,
         })
     }
 
-    /// Stops accepting requests, finishes in-flight ones, then stops the projector.
+    /// Stops accepting requests, finishes in-flight ones, then stops the projector and the
+    /// sealer, which seals once more before it stops.
     ///
     /// # Errors
     /// Returns the HTTP server's failure, if it failed.
@@ -97,6 +126,10 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let served = self.http.await.context("HTTP server task panicked")?;
         self.projector.await.context("projector task panicked")?;
+        if let Some((stop_sealer, sealer)) = self.sealer {
+            let _ = stop_sealer.send(true);
+            sealer.await.context("ledger sealer task panicked")?;
+        }
         served
     }
 }
