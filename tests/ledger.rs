@@ -7,10 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
+use aggregates::{ledger, merkle};
 use common::{TestServer, kinship_request};
 use serde_json::{Value, json};
 use zhengming::ledger::audit::{self, AuditReport, LedgerDamage, LedgerFinding};
-use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, records};
+use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, bundle, records};
 
 /// Settings with the key file `key` and the checkpoint directory `checkpoints` under `dir`,
 /// creating the key explicitly on first use. The interval is long, so checkpoints in these
@@ -497,4 +498,241 @@ async fn serve_without_key_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("no checkpoint signing key"), "{stderr}");
+}
+
+/// Two checkpoints: eight events of two cases, then a third case after a restart.
+async fn two_checkpoints(dir: &Path) -> (TestServer, String) {
+    let (mut server, first, _) = sealed_cases(dir).await;
+    server
+        .restart(Some(settings(dir, "ledger.key", "published")))
+        .await
+        .expect("server restarts");
+    four_events(&server).await;
+    server.stop_server().await;
+    (server, first)
+}
+
+fn run_python_verifier(bundle: &Path, checkpoints: &Path) -> (bool, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/verify_bundle.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(bundle)
+        .arg("--checkpoint-dir")
+        .arg(checkpoints)
+        .output()
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+async fn write_bundle(
+    server: &TestServer,
+    dir: &Path,
+    case: Option<&str>,
+) -> (std::path::PathBuf, Value) {
+    let bundle = bundle::export(server.pool(), &published(dir), case)
+        .await
+        .expect("bundle is built");
+    let value = serde_json::to_value(&bundle).expect("bundle serializes");
+    let path = dir.join(format!("bundle-{}.json", case.unwrap_or("ledger")));
+    std::fs::write(&path, serde_json::to_string_pretty(&value).expect("JSON")).expect("written");
+    (path, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_bundle_verifies_independently() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (server, first) = two_checkpoints(dir.path()).await;
+    let (path, mut value) = write_bundle(&server, dir.path(), Some(&first)).await;
+    assert_eq!(value["events"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        value["consistency_proofs"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let (ok, output) = run_python_verifier(&path, &dir.path().join("published"));
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("verified 4 events in 1 chain against 2 signed checkpoints"),
+        "{output}"
+    );
+    let envelope = value["events"][2]["envelope"]
+        .as_str()
+        .expect("envelope")
+        .replace("A-1", "A-9");
+    value["events"][2]["envelope"] = json!(envelope);
+    std::fs::write(&path, value.to_string()).expect("tampered bundle written");
+    let (ok, output) = run_python_verifier(&path, &dir.path().join("published"));
+    assert!(!ok, "{output}");
+    assert!(output.contains("DAMAGE: content changed"), "{output}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_bundle_verifies_independently() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (server, _) = two_checkpoints(dir.path()).await;
+    let (path, mut value) = write_bundle(&server, dir.path(), None).await;
+    assert_eq!(value["events"].as_array().map(Vec::len), Some(13));
+    let (ok, output) = run_python_verifier(&path, &dir.path().join("published"));
+    assert!(ok, "{output}");
+    value["events"].as_array_mut().expect("events").remove(5);
+    std::fs::write(&path, value.to_string()).expect("tampered bundle written");
+    let (ok, output) = run_python_verifier(&path, &dir.path().join("published"));
+    assert!(!ok, "{output}");
+    assert!(output.contains("DAMAGE: event missing"), "{output}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_proves_inclusion_in_checkpoint() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (mut server, first) = two_checkpoints(dir.path()).await;
+    server
+        .restart(Some(settings(dir.path(), "ledger.key", "published")))
+        .await
+        .expect("server restarts");
+    let (status, receipt) = server
+        .get(
+            Some("hh"),
+            &format!("/v1/ledger/applications/{first}/receipt"),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["checkpoint"]["tree_size"], 13);
+    let root =
+        ledger::decode_hash(receipt["checkpoint"]["root"].as_str().expect("root")).expect("hex");
+    let events = receipt["events"].as_array().expect("events");
+    assert_eq!(events.len(), 4);
+    for event in events {
+        let index = event["leaf_index"].as_u64().expect("sealed");
+        let leaf: Vec<u8> =
+            sqlx::query_scalar("SELECT leaf_hash FROM ledger_leaves WHERE leaf_index = $1")
+                .bind(index as i64)
+                .fetch_one(server.pool())
+                .await
+                .expect("leaf");
+        let proof: Vec<_> = event["inclusion_proof"]
+            .as_array()
+            .expect("proof")
+            .iter()
+            .map(|hash| ledger::decode_hash(hash.as_str().expect("text")).expect("hex"))
+            .collect();
+        let leaf = leaf.try_into().expect("32 bytes");
+        assert_eq!(
+            merkle::root_from_inclusion(leaf, index, 13, &proof),
+            Some(root),
+            "{event}"
+        );
+    }
+    let (status, other) = server
+        .get(
+            Some("hh9"),
+            &format!("/v1/ledger/applications/{first}/receipt"),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{other}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_proof_links_checkpoints() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (mut server, _) = two_checkpoints(dir.path()).await;
+    server
+        .restart(Some(settings(dir.path(), "ledger.key", "published")))
+        .await
+        .expect("server restarts");
+    let (status, answer) = server
+        .get(Some("ld"), "/v1/ledger/consistency?old=8&new=13")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    let hash = |value: &Value| ledger::decode_hash(value.as_str().expect("text")).expect("hex");
+    let proof: Vec<_> = answer["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(hash)
+        .collect();
+    let old_root = hash(&answer["old"]["root"]);
+    let new_root = hash(&answer["new"]["root"]);
+    assert!(merkle::verify_consistency(
+        8, &old_root, 13, &new_root, &proof
+    ));
+    assert!(!merkle::verify_consistency(
+        8, &new_root, 13, &new_root, &proof
+    ));
+    let (status, latest) = server
+        .get(Some("ld"), "/v1/ledger/checkpoints/latest")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(latest, answer["new"]);
+    for (query, field) in [
+        ("old=x&new=13", "old"),
+        ("old=8", "new"),
+        ("old=13&new=8", "old"),
+    ] {
+        let (status, error) = server
+            .get(Some("ld"), &format!("/v1/ledger/consistency?{query}"))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{query}: {error}");
+        assert_eq!(error["error"]["field"], field, "{query}");
+    }
+    let (status, error) = server
+        .get(Some("ld"), "/v1/ledger/consistency?old=7&new=13")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{error}");
+    assert_eq!(error["error"]["code"], "checkpoint_not_found");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_and_export_commands_report() {
+    let dir = tempfile::tempdir().expect("directory");
+    let mut server =
+        TestServer::start_with_ledger(Some(settings(dir.path(), "ledger.key", "published"))).await;
+    let id = four_events(&server).await;
+    server.stop_server().await;
+    // The embedded database serves one client at a time: release the pool's connection.
+    let database = server.database.take().expect("database is open");
+    database.pool.close().await;
+    let command = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
+            .args(args)
+            .args(["--max-connections", "1"])
+            .env("DATABASE_URL", &database.url)
+            .env("ZHENGMING_CHECKPOINT_DIR", dir.path().join("published"))
+            .output()
+            .expect("zhengming runs")
+    };
+    let output = command(&["verify"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("verified 5 events in 2 chains"), "{stdout}");
+    assert!(
+        stdout.contains("1 checkpoint in the database and 1 exported"),
+        "{stdout}"
+    );
+    let bundle_path = dir.path().join("case.json");
+    let bundle_arg = bundle_path.to_str().expect("UTF-8 path");
+    let output = command(&["export", "--out", bundle_arg, "--case", &id]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (ok, text) = run_python_verifier(&bundle_path, &dir.path().join("published"));
+    assert!(ok, "{text}");
+    let output = command(&["export", "--out", bundle_arg, "--case", "no-such-case"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("application no-such-case has no sealed event"),
+        "{stderr}"
+    );
+    database.close().await;
+    server.stop().await;
 }

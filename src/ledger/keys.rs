@@ -124,6 +124,12 @@ impl LedgerKey {
         let signed_at = chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.6fZ")
             .to_string();
+        self.sign_at(tree_size, root, &signed_at)
+    }
+
+    /// Signs a checkpoint stamped with `signed_at` (UTC, `YYYY-MM-DDTHH:MM:SS.ffffffZ`).
+    pub fn sign_at(&self, tree_size: u64, root: &str, signed_at: &str) -> Checkpoint {
+        let signed_at = signed_at.to_string();
         let message = Checkpoint::signed_text(tree_size, root, &signed_at, &self.key_id);
         let signature = self.signing.sign(&message);
         Checkpoint {
