@@ -7,11 +7,13 @@
 //! * [`database`]: the PostgreSQL server or the embedded one, and migrations.
 //! * [`registry`]: stations, officers and tokens.
 //! * [`verify`]: checking every chain.
+//! * [`ledger`]: the global ledger: sealing, signed checkpoints, receipts, verification.
 //! * [`demo`]: a month of station work driven through the API.
 
 pub mod database;
 pub mod demo;
 pub mod http;
+pub mod ledger;
 pub mod registry;
 pub mod server;
 pub mod store;

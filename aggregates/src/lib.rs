@@ -5,9 +5,13 @@
 //! * [`calendar`]: the working-day calendar deadlines are counted in.
 //! * [`id_number`]: citizen ID numbers (GB 11643-1999).
 //! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
+//! * [`ledger`]: the global ledger's leaves and its signed checkpoints.
+//! * [`merkle`]: RFC 6962 Merkle tree hashing and proofs.
 
 pub mod application;
 pub mod calendar;
 pub mod chain;
 pub mod id_number;
+pub mod ledger;
+pub mod merkle;
 pub mod policy;

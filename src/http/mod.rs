@@ -21,6 +21,7 @@ use crate::store::ApplicationStore;
 pub mod applications;
 mod auth;
 pub mod error;
+pub mod ledger;
 mod openapi;
 pub mod records;
 
@@ -128,6 +129,12 @@ pub fn router(state: AppState) -> Router {
             post(applications::withdraw),
         )
         .route("/v1/certificates/{number}", get(records::check_certificate))
+        .route(
+            "/v1/ledger/checkpoints/latest",
+            get(ledger::latest_checkpoint),
+        )
+        .route("/v1/ledger/applications/{id}/receipt", get(ledger::receipt))
+        .route("/v1/ledger/consistency", get(ledger::consistency))
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",

@@ -3,7 +3,7 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{applications, error, records};
+use super::{applications, error, ledger, records};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{applications, error, records};
         applications::submit, applications::show, applications::override_screening, applications::refuse,
         applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
         applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
+        ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
