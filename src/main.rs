@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use aggregates::policy::Role;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zhengming::database::Database;
@@ -93,6 +94,12 @@ enum Command {
     Token {
         #[arg(long)]
         officer: String,
+    },
+    /// Load the population register that exchange requests are verified against, from a CSV
+    /// file in the format of docs/exchange.md; rows for known ID numbers are replaced.
+    Population {
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -204,6 +211,15 @@ async fn run(
         Command::Token { officer } => {
             let token = registry::create_token(pool, officer).await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Population { file } => {
+            let reader = std::fs::File::open(file)
+                .with_context(|| format!("opening {} failed", file.display()))?;
+            let loaded =
+                zhengming::exchange::population::load_csv(pool, std::io::BufReader::new(reader))
+                    .await?;
+            println!("{loaded} population register rows loaded");
             Ok(())
         }
         Command::Demo { .. } => unreachable!("the demo opens its own database"),

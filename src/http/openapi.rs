@@ -3,6 +3,7 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use super::exchange::{self, requests};
 use super::{applications, error, records};
 
 #[derive(utoipa::OpenApi)]
@@ -13,6 +14,10 @@ use super::{applications, error, records};
         applications::submit, applications::show, applications::override_screening, applications::refuse,
         applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
         applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
+        exchange::register_department, exchange::register_agreement, exchange::show_agreement,
+        exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,
+        requests::results, requests::deliver_feedback, requests::prepare_handover,
+        requests::acknowledge_handover, requests::file,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
