@@ -24,7 +24,7 @@ const INSERT_CHUNK: usize = 5_000;
 /// Invalid rows listed in a response; the count covers all of them.
 pub const MAX_LISTED_ROWS: usize = 1_000;
 
-/// What to do with a batch that has invalid rows.
+/// Handling of a batch that has invalid rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnInvalidRows {

@@ -84,7 +84,7 @@ async fn station_in_unit(state: &AppState, station: &str, unit: &str) -> ApiResu
 
 /// Rejects anyone but a station leader inside `unit`.
 // TODO: the registry has no household-administration department roles, so a station leader of
-// the unit stands in for the department's leadership.
+// the unit acts for the department's leadership.
 async fn require_unit_leader(state: &AppState, actor: &Actor, unit: &str) -> ApiResult<()> {
     if actor.role == Role::StationLeader && station_in_unit(state, &actor.station, unit).await? {
         return Ok(());
@@ -289,7 +289,7 @@ pub struct DesignationRequest {
     pub officer: String,
     /// The responsible officer being replaced; required when the unit has one.
     pub replaces: Option<String>,
-    /// Why the designation changes; required when replacing an officer.
+    /// Reason for the change of designation; required when replacing an officer.
     pub reason: Option<String>,
 }
 

@@ -5,13 +5,17 @@ use chrono::NaiveDate;
 
 use crate::id_number::IdNumber;
 
-/// Longest free-text value accepted, in characters.
+/// Maximum length of a free-text value, in characters.
 pub const MAX_VALUE_CHARS: usize = 200;
 
 /// Checks a value of register `field` and returns it in the stored form, or the reason it is
-/// invalid. Sex is `male` or `female`; dates are YYYY-MM-DD; `registration_status` is
-/// `active`, `cancelled` or `deceased`; `criminal_record` is `none` or `recorded`;
-/// `former_name` and `household_moves` may be empty; other fields are non-empty text.
+/// invalid.
+///
+/// * `id_number`: a valid 18-character citizen ID number, with `X` upper-cased.
+/// * `sex`: `male` or `female`. `registration_status`: `active`, `cancelled` or `deceased`.
+///   `criminal_record`: `none` or `recorded`. These are lower-cased.
+/// * `date_of_birth`: YYYY-MM-DD.
+/// * `former_name` and `household_moves` may be empty, and other fields are non-empty text.
 pub fn normalize_value(field: &str, value: &str) -> Result<String, String> {
     let value = value.trim();
     if value.chars().count() > MAX_VALUE_CHARS {

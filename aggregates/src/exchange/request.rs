@@ -1,10 +1,10 @@
 //! One exchange request: receipt with its subject batch, verification against the population
 //! register, feedback against the deadline, handover of the materials, and filing.
 //!
-//! The per-subject rows are not events. A batch of 100,000 subjects would otherwise be 100,000
-//! events, so the events record the digests and counts, and the rows live in plain tables
-//! (`exchange_subjects`, `exchange_results`) whose content those digests pin down: anyone can
-//! recompute `rows_sha256` and `result_sha256` from the tables and compare.
+//! The per-subject rows are not events, because a batch of 100,000 subjects would otherwise be
+//! 100,000 events. The events record digests and counts instead, and the rows live in plain
+//! tables (`exchange_subjects`, `exchange_results`) whose content those digests pin down. Anyone
+//! can recompute `rows_sha256` and `result_sha256` from the tables and compare.
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use cqrs_es::event_sink::EventSink;
@@ -83,7 +83,7 @@ pub struct Material {
     pub sha256: String,
 }
 
-/// Who acknowledges a handover.
+/// A party that acknowledges a handover.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoverParty {
@@ -129,7 +129,7 @@ pub struct RequestCommand {
     pub action: RequestAction,
 }
 
-/// What a request command does.
+/// The action of a request command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RequestAction {
     Receive {

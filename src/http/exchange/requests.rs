@@ -66,7 +66,7 @@ pub struct RequestResponse {
     #[schema(value_type = Object)]
     pub handover: serde_json::Value,
     pub registration_number: Option<String>,
-    /// Invalid rows left out of the batch; only in the answer to the upload.
+    /// Invalid rows left out of the batch; only in the response to the upload.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid_rows: Vec<RowError>,
 }

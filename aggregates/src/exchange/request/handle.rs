@@ -21,8 +21,8 @@ pub fn china_date(time: DateTime<FixedOffset>) -> NaiveDate {
 /// its feedback deadline and the working days it allows.
 ///
 /// # Errors
-/// Fails when the unit has no responsible officer or `actor` is not that officer, when the
-/// agreement was never registered, when an item is not in the agreement, or
+/// Fails when the unit has no responsible officer or `actor` is not that officer. Fails too
+/// when the agreement was never registered, when an item is not in the agreement, or
 /// when the calendar does not cover the days from receipt to the deadline.
 pub fn check_receipt(
     policy: &Policy,
@@ -196,7 +196,7 @@ impl ExchangeRequest {
         })
     }
 
-    /// Returns the files the ledger itself holds digests of: the batch and the result file.
+    /// Returns the files whose digests the ledger stores: the batch and the result file.
     fn held_materials(&self) -> Vec<Material> {
         let mut held = vec![Material {
             name: SUBJECTS_FILE.to_string(),
@@ -307,7 +307,7 @@ fn check_responsible(actor: &Actor, responsible: Option<&str>) -> Result<()> {
     }
 }
 
-/// Checks each manifest entry and that the materials the ledger holds are listed with the
+/// Checks each manifest entry, and that the batch and the result file are listed with the
 /// recorded size and digest.
 fn check_manifest(manifest: &[Material], held: &[Material]) -> Result<()> {
     if manifest.is_empty() {
