@@ -6,12 +6,14 @@
 //! * [`store`]: postgres-es wiring and hash-chain linking.
 //! * [`database`]: the PostgreSQL server or the embedded one, and migrations.
 //! * [`registry`]: stations, officers and tokens.
+//! * [`exchange`]: information exchange: batch intake, population register, verification.
 //! * [`verify`]: checking every chain.
 //! * [`ledger`]: the global ledger: sealing, signed checkpoints, receipts, verification.
 //! * [`demo`]: a month of station work driven through the API.
 
 pub mod database;
 pub mod demo;
+pub mod exchange;
 pub mod http;
 pub mod ledger;
 pub mod registry;

@@ -139,6 +139,13 @@ enum Command {
         #[arg(long)]
         revoke: bool,
     },
+    /// Load the population register that exchange requests are verified against, from a CSV
+    /// file in the format of docs/exchange.md; rows for known ID numbers are replaced.
+    Population {
+        /// CSV file of register rows.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 fn non_empty(text: &str) -> Result<String, String> {
@@ -320,6 +327,15 @@ async fn run(
         } => {
             let revoked = registry::revoke_tokens(pool, officer).await?;
             println!("revoked {revoked} token(s) of officer {officer}");
+            Ok(())
+        }
+        Command::Population { file } => {
+            let reader = std::fs::File::open(file)
+                .with_context(|| format!("opening {} failed", file.display()))?;
+            let loaded =
+                zhengming::exchange::population::load_csv(pool, std::io::BufReader::new(reader))
+                    .await?;
+            println!("{loaded} population register rows loaded");
             Ok(())
         }
         Command::Demo { .. } => unreachable!("the demo opens its own database"),

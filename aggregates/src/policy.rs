@@ -185,6 +185,8 @@ pub struct Policy {
     pub matters: BTreeMap<String, Matter>,
     pub transition: TransitionWindow,
     pub calendar: WorkingDayCalendar,
+    /// Information items and cadence deadlines of information exchange.
+    pub exchange: crate::exchange::policy::ExchangePolicy,
 }
 
 /// Reason a policy document could not be loaded.

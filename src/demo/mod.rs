@@ -81,6 +81,7 @@ async fn drive(
         .context("the scenario month has no working day")?;
     let options = ServerOptions {
         backdate_days: u32::try_from((today_in_china() - first_day).num_days().max(0))?,
+        ledger: None,
     };
     let server = RunningServer::start_with(
         database,

@@ -16,12 +16,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+use crate::exchange::ExchangeStores;
 use crate::store::ApplicationStore;
 
 pub mod applications;
 mod auth;
 pub mod error;
 pub mod ledger;
+pub mod exchange;
 mod openapi;
 pub mod records;
 
@@ -35,13 +37,16 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub applications: Arc<ApplicationStore>,
+    pub exchange: Arc<ExchangeStores>,
     tokens: Arc<auth::TokenCache>,
     backdate_days: u32,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, applications: ApplicationStore) -> Self {
+        let policies = applications.services().policies.clone();
         AppState {
+            exchange: Arc::new(ExchangeStores::new(&pool, policies)),
             pool,
             applications: Arc::new(applications),
             tokens: Arc::default(),
@@ -135,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ledger/applications/{id}/receipt", get(ledger::receipt))
         .route("/v1/ledger/consistency", get(ledger::consistency))
+        .merge(exchange_routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",
@@ -154,6 +160,53 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Routes of information exchange. The request upload streams its body, so the default body
+/// limit does not apply to it; `exchange::batch::MAX_BATCH_BYTES` bounds it instead.
+fn exchange_routes() -> Router<AppState> {
+    use exchange::requests;
+    Router::new()
+        .route(
+            "/v1/exchange/departments",
+            post(exchange::register_department),
+        )
+        .route(
+            "/v1/exchange/agreements",
+            post(exchange::register_agreement),
+        )
+        .route(
+            "/v1/exchange/agreements/{id}",
+            get(exchange::show_agreement),
+        )
+        .route("/v1/exchange/units/{unit}", get(exchange::show_unit))
+        .route(
+            "/v1/exchange/units/{unit}/responsible-officer",
+            post(exchange::designate),
+        )
+        .route("/v1/exchange/requests", post(requests::receive))
+        .route("/v1/exchange/requests/{id}", get(requests::show))
+        .route(
+            "/v1/exchange/requests/{id}/verification",
+            post(requests::verify),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/results.csv",
+            get(requests::results),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/feedback",
+            post(requests::deliver_feedback),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/handover",
+            post(requests::prepare_handover),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/handover/acknowledgements",
+            post(requests::acknowledge_handover),
+        )
+        .route("/v1/exchange/requests/{id}/filing", post(requests::file))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, finishing in-flight requests.

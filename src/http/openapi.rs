@@ -3,6 +3,7 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use super::exchange::{self, requests};
 use super::{applications, error, ledger, records};
 
 #[derive(utoipa::OpenApi)]
@@ -14,6 +15,10 @@ use super::{applications, error, ledger, records};
         applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
         applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
         ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
+        exchange::register_department, exchange::register_agreement, exchange::show_agreement,
+        exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,
+        requests::results, requests::deliver_feedback, requests::prepare_handover,
+        requests::acknowledge_handover, requests::file,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)

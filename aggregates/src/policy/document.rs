@@ -28,6 +28,7 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub gates: Vec<Rule>,
     pub matters: Vec<Matter>,
+    pub exchange: crate::exchange::policy::ExchangePolicy,
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
@@ -49,6 +50,7 @@ impl PolicyDocument {
         if self.transition.end < self.transition.start {
             return Err(invalid("transition", "end is before start"));
         }
+        self.exchange.check()?;
         let kinds = index_kinds(self.kinds)?;
         let principles = index_principles(self.principles)?;
         let mut rule_ids = BTreeSet::new();
@@ -70,6 +72,7 @@ impl PolicyDocument {
             matters,
             transition: self.transition,
             calendar,
+            exchange: self.exchange,
         })
     }
 }
