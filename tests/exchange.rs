@@ -7,6 +7,7 @@ use common::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use zhengming::server::ServerOptions;
 
 /// Register rows: a man, a woman with a former name, and a deceased woman.
 const REGISTER: &str = "\
@@ -21,7 +22,10 @@ const UNKNOWN_ID: &str = "220102198506151232";
 
 /// Loads the register, registers department `civil` and designates `hh` for county K1.
 async fn organised() -> TestServer {
-    let server = TestServer::start().await;
+    organised_on(TestServer::start().await).await
+}
+
+async fn organised_on(server: TestServer) -> TestServer {
     let loaded = zhengming::exchange::population::load_csv(server.pool(), REGISTER.as_bytes())
         .await
         .expect("register loads");
@@ -30,7 +34,7 @@ async fn organised() -> TestServer {
         .post(
             "ld",
             "/v1/exchange/departments",
-            json!({"code": "civil", "name": "民政局 (civil affairs)"}),
+            json!({"code": "civil", "name": "民政局 (civil affairs)", "kind": "civil_affairs"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -135,15 +139,14 @@ async fn year_without_calendar_is_rejected() {
     let server = organised().await;
     let id = agreement(&server, "monthly").await;
     let before = server.event_count().await;
-    let (status, body) = receive(&server, &id, "2027-03-01T09:00:00+08:00").await;
+    // The calendar covers 2015 to 2026. Receipts are never in the future, so a year before
+    // the data stands for the years after it.
+    let (status, body) = receive(&server, &id, "2014-03-03T09:00:00+08:00").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "calendar_year_not_covered");
     assert_eq!(body["error"]["field"], "received_at");
     let message = body["error"]["message"].as_str().expect("message");
-    assert!(message.contains("2027"), "{message}");
-    // A monthly request on 2026-12-28 runs into 2027 as well.
-    let (status, body) = receive(&server, &id, "2026-12-28T09:00:00+08:00").await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message.contains("2014"), "{message}");
     assert_eq!(server.event_count().await, before);
     assert_eq!(subject_rows(&server).await, 0);
     server.stop().await;
@@ -199,7 +202,7 @@ async fn unit_without_responsible_officer_rejects_requests() {
         .post(
             "ld",
             "/v1/exchange/departments",
-            json!({"code": "civil", "name": "civil"}),
+            json!({"code": "civil", "name": "civil", "kind": "civil_affairs"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -234,6 +237,11 @@ async fn bad_agreement_input_is_rejected() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "department",
         ),
+        (
+            json!({"household_unit": "K1", "department": "civil", "cadence": "monthly", "items": ["name", "criminal_record"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "items",
+        ),
     ];
     let before = server.event_count().await;
     for (body, expected, field) in cases {
@@ -242,6 +250,87 @@ async fn bad_agreement_input_is_rejected() {
         assert_eq!(answer["error"]["field"], field, "{answer}");
     }
     assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backdated_or_future_times_are_rejected() {
+    let options = ServerOptions {
+        backdate_days: 7,
+        ledger: None,
+    };
+    let server = organised_on(TestServer::start_with(options).await).await;
+    let id = agreement(&server, "monthly").await;
+    let before = server.event_count().await;
+    let now = chrono::Utc::now();
+    for (offset, what) in [(-30, "a month ago"), (1, "tomorrow")] {
+        let at = (now + chrono::Duration::days(offset)).to_rfc3339();
+        let (status, body) = receive(&server, &id, &at).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "date_out_of_range", "{what}");
+        assert_eq!(body["error"]["field"], "received_at", "{what}");
+    }
+    assert_eq!(server.event_count().await, before);
+
+    let at = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let (status, body) = receive(&server, &id, &at).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let request = body["request_id"].as_str().expect("id").to_string();
+    let path = format!("/v1/exchange/requests/{request}/verification");
+    let (status, body) = server.post("hh", &path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Feedback dated before the allowance would turn late feedback into on-time feedback.
+    let before = server.event_count().await;
+    let early = (now - chrono::Duration::days(20)).to_rfc3339();
+    let path = format!("/v1/exchange/requests/{request}/feedback");
+    let (status, body) = server
+        .post("hh", &path, json!({"delivered_at": early}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "delivered_at");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn criminal_records_only_for_courts() {
+    let server = organised().await;
+    let before = server.event_count().await;
+    let (status, body) = server
+        .post(
+            "ld",
+            "/v1/exchange/departments",
+            json!({"code": "bank", "name": "某银行", "kind": "bank"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_department_kind");
+    assert_eq!(body["error"]["field"], "kind");
+    let items = json!(["name", "criminal_record"]);
+    let agreement =
+        json!({"household_unit": "K1", "department": "civil", "cadence": "ad_hoc", "items": items});
+    let (status, body) = server
+        .post("ld", "/v1/exchange/agreements", agreement)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "item_not_for_department");
+    assert_eq!(server.event_count().await, before);
+
+    let (status, body) = server
+        .post(
+            "ld",
+            "/v1/exchange/departments",
+            json!({"code": "court", "name": "南关区人民法院", "kind": "court"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["kind"], "court");
+    let agreement =
+        json!({"household_unit": "K1", "department": "court", "cadence": "ad_hoc", "items": items});
+    let (status, body) = server
+        .post("ld", "/v1/exchange/agreements", agreement)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     server.stop().await;
 }
 

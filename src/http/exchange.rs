@@ -83,7 +83,7 @@ async fn station_in_unit(state: &AppState, station: &str, unit: &str) -> ApiResu
 }
 
 /// Rejects anyone but a station leader inside `unit`.
-// TODO: the registry has no household-administration department roles, so a station leader of
+// NOTE: the registry has no household-administration department roles, so a station leader of
 // the unit acts for the department's leadership.
 async fn require_unit_leader(state: &AppState, actor: &Actor, unit: &str) -> ApiResult<()> {
     if actor.role == Role::StationLeader && station_in_unit(state, &actor.station, unit).await? {
@@ -121,12 +121,15 @@ pub struct DepartmentRequest {
     /// Department code, 1 to 64 letters, digits, `-` or `_`.
     pub code: String,
     pub name: String,
+    /// Department kind from `GET /v1/policy` (`exchange.department_kinds`), e.g. `court`.
+    pub kind: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DepartmentResponse {
     pub code: String,
     pub name: String,
+    pub kind: String,
 }
 
 #[utoipa::path(post, path = "/v1/exchange/departments", request_body = DepartmentRequest,
@@ -150,6 +153,7 @@ pub async fn register_department(
     let command = RegisterDepartment {
         actor: actor.clone(),
         name: body.name,
+        kind: body.kind,
     };
     let stores = &state.exchange;
     let department = execute(
@@ -163,6 +167,7 @@ pub async fn register_department(
     let response = DepartmentResponse {
         code: body.code,
         name: department.name.unwrap_or_default(),
+        kind: department.kind,
     };
     Ok((StatusCode::CREATED, Json(response)))
 }
@@ -220,13 +225,7 @@ pub async fn register_agreement(
 ) -> ApiResult<(StatusCode, Json<AgreementResponse>)> {
     check_code("department", &body.department)?;
     require_unit_leader(&state, &actor, &body.household_unit).await?;
-    if state
-        .exchange
-        .departments
-        .load(&body.department)
-        .await?
-        .is_none()
-    {
+    let Some(department) = state.exchange.departments.load(&body.department).await? else {
         return Err(ExchangeError::rejected(
             "unknown_department",
             "department",
@@ -236,12 +235,13 @@ pub async fn register_agreement(
             ),
         )
         .into());
-    }
+    };
     let id = uuid::Uuid::now_v7().to_string();
     let command = RegisterAgreement {
         actor: actor.clone(),
         household_unit: body.household_unit,
         department: body.department,
+        department_kind: department.kind,
         cadence: body.cadence,
         items: body.items,
     };

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,8 +22,8 @@ use crate::store::ApplicationStore;
 pub mod applications;
 mod auth;
 pub mod error;
-pub mod ledger;
 pub mod exchange;
+pub mod ledger;
 mod openapi;
 pub mod records;
 
@@ -91,6 +91,27 @@ impl AppState {
             field: Some(field.to_string()),
             message,
         })
+    }
+
+    /// Rejects a time after now, and one whose day in China Standard Time is outside the
+    /// backdating allowance of [`AppState::stated_date`]: a receipt or delivery time decides
+    /// whether feedback was on time, so it cannot be moved freely.
+    pub fn stated_time(
+        &self,
+        field: &str,
+        time: DateTime<FixedOffset>,
+    ) -> Result<DateTime<FixedOffset>, ApiError> {
+        if time > chrono::Utc::now() {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                code: "date_out_of_range",
+                field: Some(field.to_string()),
+                message: format!("{field} {time} is in the future; give the time it happened"),
+            });
+        }
+        let day = (time.naive_utc() + chrono::Duration::hours(8)).date();
+        self.stated_date(field, Some(day))?;
+        Ok(time)
     }
 }
 

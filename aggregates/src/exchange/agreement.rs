@@ -31,6 +31,8 @@ pub struct RegisterAgreement {
     pub actor: Actor,
     pub household_unit: String,
     pub department: String,
+    /// Kind of the department, from its registration; it limits the items.
+    pub department_kind: String,
     pub cadence: Cadence,
     pub items: Vec<String>,
 }
@@ -78,6 +80,21 @@ impl Aggregate for Agreement {
         }
         let policy = services.policies.current();
         check_items(&command.items, |code| policy.exchange.has_item(code))?;
+        if let Some(item) = command.items.iter().find(|item| {
+            !policy
+                .exchange
+                .item_allowed_for(item, &command.department_kind)
+        }) {
+            return Err(ExchangeError::rejected(
+                "item_not_for_department",
+                "items",
+                format!(
+                    "item {item:?} may not be verified for a department of kind {:?}; remove it \
+                     from the agreement",
+                    command.department_kind
+                ),
+            ));
+        }
         let event = AgreementEvent::AgreementRegistered {
             household_unit: command.household_unit,
             department: command.department,

@@ -11,17 +11,24 @@ use crate::application::Actor;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Department {
     pub name: Option<String>,
+    /// A department kind of the policy, which decides the items it may verify.
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RegisterDepartment {
     pub actor: Actor,
     pub name: String,
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DepartmentEvent {
-    DepartmentRegistered { name: String, registered_by: String },
+    DepartmentRegistered {
+        name: String,
+        kind: String,
+        registered_by: String,
+    },
 }
 
 impl DomainEvent for DepartmentEvent {
@@ -44,7 +51,7 @@ impl Aggregate for Department {
     async fn handle(
         &mut self,
         command: Self::Command,
-        _services: &Self::Services,
+        services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<()> {
         if self.name.is_some() {
@@ -54,8 +61,27 @@ impl Aggregate for Department {
             ));
         }
         require_text("name", &command.name, 200)?;
+        let policy = services.policies.current();
+        if !policy.exchange.has_department_kind(&command.kind) {
+            let kinds: Vec<&str> = policy
+                .exchange
+                .department_kinds
+                .iter()
+                .map(|kind| kind.code.as_str())
+                .collect();
+            return Err(ExchangeError::invalid(
+                "unknown_department_kind",
+                "kind",
+                format!(
+                    "department kind {:?} is unknown; use one of {}",
+                    command.kind,
+                    kinds.join(", ")
+                ),
+            ));
+        }
         let event = DepartmentEvent::DepartmentRegistered {
             name: command.name.trim().to_string(),
+            kind: command.kind,
             registered_by: command.actor.officer_id,
         };
         sink.write(event, self).await;
@@ -63,7 +89,8 @@ impl Aggregate for Department {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        let DepartmentEvent::DepartmentRegistered { name, .. } = event;
+        let DepartmentEvent::DepartmentRegistered { name, kind, .. } = event;
         self.name = Some(name);
+        self.kind = kind;
     }
 }

@@ -66,6 +66,18 @@ pub struct ExchangeItem {
     /// A field of [`REGISTER_FIELDS`].
     pub code: String,
     pub name: String,
+    /// Kinds of department that may verify this item; empty means every kind. Criminal
+    /// records, for example, are verified only for courts and procuratorates.
+    #[serde(default)]
+    pub department_kinds: Vec<String>,
+}
+
+/// A kind of department that exchanges information, such as a court or a civil-affairs bureau.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentKind {
+    pub code: String,
+    pub name: String,
 }
 
 /// The feedback deadline of one cadence.
@@ -82,6 +94,7 @@ pub struct CadenceRule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangePolicy {
+    pub department_kinds: Vec<DepartmentKind>,
     pub items: Vec<ExchangeItem>,
     pub cadences: Vec<CadenceRule>,
 }
@@ -116,6 +129,16 @@ impl ExchangePolicy {
             if !codes.insert(item.code.as_str()) {
                 return Err(invalid(field, "is listed twice"));
             }
+            if let Some(kind) = item
+                .department_kinds
+                .iter()
+                .find(|kind| !self.has_department_kind(kind))
+            {
+                let message = format!(
+                    "names department kind {kind:?}, which exchange.department_kinds does not list"
+                );
+                return Err(invalid(format!("{field}.department_kinds"), &message));
+            }
         }
         let cadences: BTreeSet<Cadence> = self.cadences.iter().map(|rule| rule.code).collect();
         if cadences.len() != self.cadences.len() || cadences.len() != Cadence::ALL.len() {
@@ -130,6 +153,23 @@ impl ExchangePolicy {
     /// Tells whether `code` is an information item of this policy.
     pub fn has_item(&self, code: &str) -> bool {
         self.items.iter().any(|item| item.code == code)
+    }
+
+    /// Tells whether `code` is a department kind of this policy.
+    pub fn has_department_kind(&self, code: &str) -> bool {
+        self.department_kinds.iter().any(|kind| kind.code == code)
+    }
+
+    /// Tells whether a department of kind `department_kind` may verify item `code`.
+    pub fn item_allowed_for(&self, code: &str, department_kind: &str) -> bool {
+        self.items.iter().any(|item| {
+            item.code == code
+                && (item.department_kinds.is_empty()
+                    || item
+                        .department_kinds
+                        .iter()
+                        .any(|kind| kind == department_kind))
+        })
     }
 
     /// Returns the deadline in working days of `cadence`.

@@ -182,7 +182,10 @@ pub async fn receive(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<RequestResponse>)> {
     let Query(params) = params.map_err(bad_query)?;
-    let received_at = parse_time("received_at", &params.received_at)?;
+    let received_at = state.stated_time(
+        "received_at",
+        parse_time("received_at", &params.received_at)?,
+    )?;
     let items: Vec<String> = params
         .items
         .split(',')
@@ -356,7 +359,7 @@ pub async fn deliver_feedback(
     ApiJson(body): ApiJson<FeedbackRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let delivered_at = match &body.delivered_at {
-        Some(text) => parse_time("delivered_at", text)?,
+        Some(text) => state.stated_time("delivered_at", parse_time("delivered_at", text)?)?,
         None => chrono::Utc::now().fixed_offset(),
     };
     let (_, responsible) = load_request(&state, &id).await?;
@@ -439,7 +442,7 @@ pub async fn file(
     ApiJson(body): ApiJson<FilingRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, responsible) = load_request(&state, &id).await?;
-    let filed_on = body.date.unwrap_or_else(today_in_china);
+    let filed_on = state.stated_date("date", body.date)?;
     // Numbers are drawn before the command is decided, so a refused filing leaves a gap.
     let sequence: i64 = sqlx::query_scalar("SELECT nextval('exchange_registration_seq')")
         .fetch_one(&state.pool)
