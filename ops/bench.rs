@@ -71,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
         let result = ledger_bench::run(&database, events).await;
         database.close().await;
         drop_bench_database(settings.database_url.as_deref()).await?;
-        let command = format!("cargo run --release --bin zhengming-bench -- --ledger-events {events}");
+        let command =
+            format!("cargo run --release --bin zhengming-bench -- --ledger-events {events}");
         let report = ledger_bench::render(&result?, &label, &machine(), &command);
         print!("{report}");
         return append(&settings.output, &report);
@@ -97,9 +98,12 @@ async fn main() -> anyhow::Result<()> {
 async fn drop_bench_database(url: Option<&str>) -> anyhow::Result<()> {
     if let Some(url) = url {
         let mut admin = sqlx::PgConnection::connect(url).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", bench_database_name()))
-            .execute(&mut admin)
-            .await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {}",
+            bench_database_name()
+        ))
+        .execute(&mut admin)
+        .await?;
     }
     Ok(())
 }
@@ -316,17 +320,9 @@ async fn complete_application(
         ),
     ];
     if death {
-        steps.push((
-            Role::StationLeader,
-            "approval",
-            json!({}),
-        ));
+        steps.push((Role::StationLeader, "approval", json!({})));
     }
-    steps.push((
-        handler,
-        "issuance",
-        json!({"seal": seal}),
-    ));
+    steps.push((handler, "issuance", json!({"seal": seal})));
     let commands = 1 + steps.len() as u64;
     for (role, step, body) in steps {
         send(client, &path(step), &tokens[&role], body, 200).await?;

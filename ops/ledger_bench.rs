@@ -125,12 +125,20 @@ pub async fn run(database: &Database, events: u64) -> anyhow::Result<LedgerFigur
     let started = Instant::now();
     let chains = zhengming::verify::verify_all(&database.pool).await?;
     let chain_seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(chains.first_break.is_none(), "chain damage: {:?}", chains.first_break);
+    anyhow::ensure!(
+        chains.first_break.is_none(),
+        "chain damage: {:?}",
+        chains.first_break
+    );
 
     let started = Instant::now();
     let report = audit::audit(&database.pool, Some(&directory)).await?;
     let audit_seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(report.first_damage.is_none(), "ledger damage: {:?}", report.first_damage);
+    anyhow::ensure!(
+        report.first_damage.is_none(),
+        "ledger damage: {:?}",
+        report.first_damage
+    );
     Ok(LedgerFigures {
         events,
         load_seconds,
@@ -154,12 +162,20 @@ pub fn render(figures: &LedgerFigures, database: &str, machine: &str, command: &
         events = figures.events,
         seal = figures.seal_seconds,
         seal_rate = rate(figures.seal_seconds),
-        seal_verdict = if rate(figures.seal_seconds) > 1500.0 { "meets" } else { "misses" },
+        seal_verdict = if rate(figures.seal_seconds) > 1500.0 {
+            "meets"
+        } else {
+            "misses"
+        },
         chain = figures.chain_seconds,
         chain_rate = rate(figures.chain_seconds),
         audit = figures.audit_seconds,
         audit_rate = rate(figures.audit_seconds),
-        audit_verdict = if figures.audit_seconds * 1_000_000.0 / figures.events as f64 <= 10.0 { "meets" } else { "misses" },
+        audit_verdict = if figures.audit_seconds * 1_000_000.0 / figures.events as f64 <= 10.0 {
+            "meets"
+        } else {
+            "misses"
+        },
         load = figures.load_seconds,
         load_rate = rate(figures.load_seconds),
     )

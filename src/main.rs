@@ -49,8 +49,8 @@ struct Settings {
         default_value = "text"
     )]
     log_format: String,
-    /// Directory outside the database that receives every signed checkpoint and public key;
-    /// `serve` refuses to start when the database is behind it, `verify` checks against it.
+    /// Directory outside the database that receives every signed checkpoint and public key.
+    /// `serve` does not start when the database is behind it, and `verify` checks against it.
     #[arg(long, env = "ZHENGMING_CHECKPOINT_DIR", global = true)]
     checkpoint_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -140,7 +140,7 @@ enum Command {
         revoke: bool,
     },
     /// Load the population register that exchange requests are verified against, from a CSV
-    /// file in the format of docs/exchange.md; rows for known ID numbers are replaced.
+    /// file in the format of docs/exchange.md. Rows for known ID numbers are replaced.
     Population {
         /// CSV file of register rows.
         #[arg(long)]

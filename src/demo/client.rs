@@ -40,6 +40,31 @@ impl ApiClient {
         Ok((status, response.json().await?))
     }
 
+    /// Sends a POST of a CSV body with query parameters and returns the status and the JSON
+    /// body.
+    ///
+    /// # Errors
+    /// Fails when the server cannot be reached or answers with something other than JSON.
+    pub async fn post_csv(
+        &self,
+        path: &str,
+        token: &str,
+        query: &[(&str, String)],
+        csv: &str,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .query(query)
+            .body(csv.to_string())
+            .send()
+            .await?;
+        let status = response.status();
+        Ok((status, response.json().await?))
+    }
+
     /// Sends a GET, with a bearer token where one is given.
     ///
     /// # Errors

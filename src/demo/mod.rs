@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aggregates::policy::PolicyBook;
@@ -12,11 +12,12 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::database::Database;
 use crate::http::today_in_china;
+use crate::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, audit};
 use crate::registry;
 use crate::server::{RunningServer, ServerOptions};
-use crate::verify;
 
 mod client;
+mod exchange;
 pub mod scenario;
 mod station;
 
@@ -40,17 +41,36 @@ pub async fn run(
     };
     let scenario = scenario::parse_scenario(&scenario_text).context("scenario file is invalid")?;
     let cases = scenario::parse_cases(scenario::BUNDLED_CASES)?;
-    let data_dir = std::path::PathBuf::from(format!(
+    let demo_dir = PathBuf::from(format!(
         ".zhengming/demo-{}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     ));
+    let data_dir = demo_dir.join("database");
     if database_url.is_none() {
         println!("embedded database in {}", data_dir.display());
     }
+    let ledger_dir = demo_dir.join("ledger");
+    let ledger = demo_ledger(&ledger_dir)?;
+    println!(
+        "demo signing key {} and checkpoints in {}",
+        ledger.key.key_id,
+        ledger_dir.display()
+    );
     let database = Database::open(database_url, &data_dir, 8).await?;
-    let result = drive(&database, policies, &scenario, &cases).await;
+    let result = drive(&database, policies, &scenario, &cases, ledger).await;
     database.close().await;
     result
+}
+
+/// Writes a new signing key for this demo only and opens its checkpoint directory. A server
+/// never generates its key; the demo does, because its ledger is thrown away.
+fn demo_ledger(dir: &Path) -> anyhow::Result<LedgerSettings> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {} failed", dir.display()))?;
+    Ok(LedgerSettings {
+        key: LedgerKey::write_new(&dir.join("demo.key"))?,
+        directory: CheckpointDirectory::open(&dir.join("published"))?,
+        interval: Duration::from_secs(1),
+    })
 }
 
 async fn drive(
@@ -58,7 +78,9 @@ async fn drive(
     policies: PolicyBook,
     scenario: &Scenario,
     cases: &[Case],
+    ledger: LedgerSettings,
 ) -> anyhow::Result<()> {
+    let directory = ledger.directory.clone();
     registry::add_city(&database.pool, &scenario.city).await?;
     let mut tokens = BTreeMap::new();
     for station in scenario
@@ -81,7 +103,7 @@ async fn drive(
         .context("the scenario month has no working day")?;
     let options = ServerOptions {
         backdate_days: u32::try_from((today_in_china() - first_day).num_days().max(0))?,
-        ledger: None,
+        ledger: Some(ledger),
     };
     let server = RunningServer::start_with(
         database,
@@ -93,20 +115,38 @@ async fn drive(
     println!("server on http://{}", server.address);
     let started = Instant::now();
     let outcome = work_the_month(server.address, scenario, cases, &tokens, &database.pool).await;
+    let exchanged = match &scenario.exchange {
+        Some(exchange) => {
+            Some(exchange_month(server.address, exchange, &tokens, &database.pool).await)
+        }
+        None => None,
+    };
     let elapsed = started.elapsed();
     let caught_up = wait_for_projection(&database.pool).await;
     server.stop().await?;
     let outcome = outcome?;
+    let exchanged = exchanged.transpose()?;
     caught_up?;
     print_summary(&database.pool, &outcome, elapsed).await?;
-    let report = verify::verify_all(&database.pool).await?;
-    verify::print_report(&report);
+    if let Some(exchanged) = &exchanged {
+        print_exchange(exchanged);
+    }
+    // Stopping the server sealed every event, so the audit checks the whole month against
+    // the signed checkpoints and their exported copies.
+    let report = audit::audit(&database.pool, Some(&directory)).await?;
+    audit::print_report(&report);
+    let differences = outcome.mismatches.len()
+        + exchanged
+            .as_ref()
+            .map_or(0, |exchanged| exchanged.differences.len());
     anyhow::ensure!(
-        outcome.mismatches.is_empty(),
-        "{} steps did not go as the scenario expects",
-        outcome.mismatches.len()
+        differences == 0,
+        "{differences} steps did not go as the scenario expects"
     );
-    anyhow::ensure!(report.first_break.is_none(), "a hash chain does not verify");
+    anyhow::ensure!(
+        report.first_damage.is_none(),
+        "the event log or the ledger does not verify"
+    );
     Ok(())
 }
 
@@ -163,6 +203,36 @@ async fn work_the_month(
             .await?;
     }
     Ok(outcome)
+}
+
+/// Loads the bundled population register and runs the month's exchange requests.
+async fn exchange_month(
+    address: SocketAddr,
+    scenario: &scenario::ExchangeScenario,
+    tokens: &BTreeMap<String, String>,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<exchange::ExchangeOutcome> {
+    let loaded =
+        crate::exchange::population::load_csv(pool, scenario::BUNDLED_POPULATION.as_bytes())
+            .await
+            .context("loading the demo population register failed")?;
+    println!("population register: {loaded} people loaded");
+    let client = client::ApiClient::new(format!("http://{address}"));
+    exchange::run(&client, scenario, tokens).await
+}
+
+fn print_exchange(outcome: &exchange::ExchangeOutcome) {
+    println!(
+        "information exchange: {} requests, {} subjects verified: {} items matched, {} mismatched, {} not found",
+        outcome.requests, outcome.subjects, outcome.matches, outcome.mismatches, outcome.not_found
+    );
+    println!(
+        "  feedback on time: {}, late: {}; handed over and filed: {}",
+        outcome.on_time, outcome.late, outcome.filed
+    );
+    for difference in &outcome.differences {
+        println!("MISMATCH: {difference}");
+    }
 }
 
 fn arrivals_len(scenario: &Scenario) -> usize {

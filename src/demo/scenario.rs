@@ -11,6 +11,8 @@ use crate::registry::City;
 pub const BUNDLED_CASES: &str = include_str!("../../ops/scenarios/cases.toml");
 /// The bundled month of station work.
 pub const BUNDLED_MONTH: &str = include_str!("../../ops/scenarios/station-month.toml");
+/// The population register that the demo's exchange requests are verified against.
+pub const BUNDLED_POPULATION: &str = include_str!("../../ops/scenarios/population.csv");
 
 /// The expected screening outcome of a case.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -112,6 +114,44 @@ pub struct Scenario {
     pub situations: Vec<Situation>,
     #[serde(default)]
     pub bad_inputs: Vec<BadInput>,
+    pub exchange: Option<ExchangeScenario>,
+}
+
+/// Information exchange of one household-administration unit during the month.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeScenario {
+    /// City or county code of the unit.
+    pub unit: String,
+    /// Station leader in the unit who registers departments and agreements.
+    pub leader: String,
+    pub responsible_officer: String,
+    pub requests: Vec<ExchangeScenarioRequest>,
+}
+
+/// A department, registered before its first request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioDepartment {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+}
+
+/// One exchange request, under its own agreement with the department.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeScenarioRequest {
+    pub department: ScenarioDepartment,
+    pub cadence: String,
+    pub items: Vec<String>,
+    pub received_at: String,
+    pub delivered_at: String,
+    /// `on_time` or `late`, as the deadline rule must conclude.
+    pub timeliness: String,
+    pub receiving_person: String,
+    /// The subject batch as the department sends it, in CSV.
+    pub subjects: String,
 }
 
 /// Parses a scenario file.
