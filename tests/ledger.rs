@@ -710,7 +710,8 @@ async fn verify_and_export_commands_report() {
     };
     let output = command(&["verify"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("verified 5 events in 2 chains"), "{stdout}");
     assert!(
         stdout.contains("1 checkpoint in the database and 1 exported"),

@@ -128,7 +128,29 @@ pub async fn audit(
     pool: &PgPool,
     directory: Option<&CheckpointDirectory>,
 ) -> anyhow::Result<AuditReport> {
-    let chains = verify::verify_all(pool).await?;
+    let database = records::database_checkpoints(pool).await?;
+    let (exported, keys) = match directory {
+        Some(directory) => (directory.checkpoints()?, Some(directory.keys()?)),
+        None => (Vec::new(), None),
+    };
+    let sizes: HashSet<u64> = database
+        .iter()
+        .chain(&exported)
+        .map(|checkpoint| checkpoint.tree_size)
+        .collect();
+    // The chains (aggregate order) and the leaves (global order) are two scans of the events
+    // table; running them together lets the database and this process use both cores. A leaf
+    // error after chain damage is the same damage seen again, so the chain finding wins.
+    // The embedded database serves one connection, so there the scans run one after the other.
+    let (chains, actual) = if pool.options().get_max_connections() > 1 {
+        tokio::join!(verify::verify_all(pool), read_leaves(pool, &sizes))
+    } else {
+        (
+            verify::verify_all(pool).await,
+            read_leaves(pool, &sizes).await,
+        )
+    };
+    let chains = chains?;
     let mut report = AuditReport {
         events: chains.events,
         chains: chains.aggregates,
@@ -155,16 +177,12 @@ pub async fn audit(
         });
         return Ok(report);
     }
-    let database = records::database_checkpoints(pool).await?;
-    let (exported, keys) = match directory {
-        Some(directory) => (directory.checkpoints()?, Some(directory.keys()?)),
-        None => {
-            report.notes.push(
-                "no checkpoint directory given: signatures, truncation and rollback are checked only against the database's own records".into(),
-            );
-            (Vec::new(), None)
-        }
-    };
+    let actual = actual?;
+    if directory.is_none() {
+        report.notes.push(
+            "no checkpoint directory given: signatures, truncation and rollback are checked only against the database's own records".into(),
+        );
+    }
     report.checkpoints = database.len() as u64;
     report.exported = exported.len() as u64;
     let mut claims: Vec<Claim> = database
@@ -179,11 +197,6 @@ pub async fn audit(
         }))
         .collect();
     claims.sort_by_key(|claim| (claim.checkpoint.tree_size, claim.exported));
-    let sizes: HashSet<u64> = claims
-        .iter()
-        .map(|claim| claim.checkpoint.tree_size)
-        .collect();
-    let actual = read_leaves(pool, &sizes).await?;
     let sealed = read_sealed(pool).await?;
     let sealed_roots = roots_at(sealed.iter().map(|leaf| leaf.leaf), &sizes);
     let trusted = claims.iter().all(|claim| {
@@ -243,7 +256,8 @@ async fn read_leaves(pool: &PgPool, sizes: &HashSet<u64>) -> anyhow::Result<Actu
         let position: i64 = row.try_get("global_position")?;
         let event = records::stored_event(&row)?;
         let text = |key: &str| event.metadata.get(key).and_then(|value| value.as_str());
-        // Every chain verified above, so each event has a well-formed hash and prev_hash.
+        // An event without a well-formed hash also breaks its chain, which the caller reports
+        // instead of this error.
         let hash = text(chain::HASH_KEY).and_then(ledger::decode_hash);
         let prev_hash = text(chain::PREV_HASH_KEY);
         let (Some(hash), Some(prev_hash)) = (hash, prev_hash) else {
