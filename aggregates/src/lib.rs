@@ -5,9 +5,11 @@
 //! * [`calendar`]: the working-day calendar deadlines are counted in.
 //! * [`id_number`]: citizen ID numbers (GB 11643-1999).
 //! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
+//! * [`record_check`]: the no-criminal-record certificate, its investigation and objections.
 
 pub mod application;
 pub mod calendar;
 pub mod chain;
 pub mod id_number;
 pub mod policy;
+pub mod record_check;

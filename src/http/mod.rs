@@ -22,6 +22,8 @@ pub mod applications;
 mod auth;
 pub mod error;
 mod openapi;
+pub mod record_check_notices;
+pub mod record_checks;
 pub mod records;
 
 use error::ApiError;
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router {
             post(applications::withdraw),
         )
         .route("/v1/certificates/{number}", get(records::check_certificate))
+        .merge(record_check_routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",
@@ -98,6 +101,44 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Routes of no-criminal-record applications (`/v1/record-checks`).
+fn record_check_routes() -> Router<AppState> {
+    let base = "/v1/record-checks/{id}";
+    Router::new()
+        .route("/v1/record-checks", post(record_checks::submit))
+        .route(
+            "/v1/record-checks/certificates/{number}",
+            get(record_check_notices::check_certificate),
+        )
+        .route(base, get(record_checks::show))
+        .route(&format!("{base}/checks"), post(record_checks::check_source))
+        .route(&format!("{base}/approval"), post(record_checks::approve))
+        .route(&format!("{base}/issuance"), post(record_checks::issue))
+        .route(&format!("{base}/refusal"), post(record_checks::refuse))
+        .route(
+            &format!("{base}/refusal-notice"),
+            get(record_check_notices::refusal_notice),
+        )
+        .route(
+            &format!("{base}/objection"),
+            post(record_checks::file_objection),
+        )
+        .route(
+            &format!("{base}/objection/extension"),
+            post(record_checks::extend_objection),
+        )
+        .route(
+            &format!("{base}/objection/rechecks"),
+            post(record_checks::recheck),
+        )
+        .route(
+            &format!("{base}/objection/answer"),
+            post(record_checks::answer_objection),
+        )
+        .route(&format!("{base}/results"), get(record_checks::results))
+        .route(&format!("{base}/reads"), get(record_check_notices::reads))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, finishing in-flight requests.

@@ -3,7 +3,7 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{applications, error, records};
+use super::{applications, error, record_check_notices, record_checks, records};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -13,6 +13,11 @@ use super::{applications, error, records};
         applications::submit, applications::show, applications::override_screening, applications::refuse,
         applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
         applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
+        record_checks::submit, record_checks::show, record_checks::check_source, record_checks::approve,
+        record_checks::issue, record_checks::refuse, record_checks::file_objection,
+        record_checks::extend_objection, record_checks::recheck, record_checks::answer_objection,
+        record_checks::results, record_check_notices::refusal_notice,
+        record_check_notices::check_certificate, record_check_notices::reads,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
