@@ -21,6 +21,9 @@ use zhengming::registry::{self, City, County, Officer, Station};
 use zhengming::server::{RunningServer, load_policy};
 use zhengming::store::ChainedEventRepository;
 
+#[path = "ledger_bench.rs"]
+mod ledger_bench;
+
 /// Benchmark of the certificate ledger.
 #[derive(Parser)]
 struct Settings {
@@ -36,6 +39,10 @@ struct Settings {
     /// Appends per repository in the hash-chain cost measurement.
     #[arg(long, default_value_t = 5000)]
     appends: usize,
+    /// Instead of the API run, write this many events directly and time sealing and verifying
+    /// the ledger.
+    #[arg(long)]
+    ledger_events: Option<u64>,
     /// Markdown file the results are appended to.
     #[arg(long, default_value = "docs/benchmarks.md")]
     output: std::path::PathBuf,
@@ -60,6 +67,15 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
     let dir = tempfile::tempdir()?;
     let (database, label) = open_fresh(settings.database_url.as_deref(), dir.path()).await?;
+    if let Some(events) = settings.ledger_events {
+        let result = ledger_bench::run(&database, events).await;
+        database.close().await;
+        drop_bench_database(settings.database_url.as_deref()).await?;
+        let command = format!("cargo run --release --bin zhengming-bench -- --ledger-events {events}");
+        let report = ledger_bench::render(&result?, &label, &machine(), &command);
+        print!("{report}");
+        return append(&settings.output, &report);
+    }
     let result = run(&settings, &database, label).await;
     database.close().await;
     if let Some(url) = &settings.database_url {
@@ -75,6 +91,16 @@ async fn main() -> anyhow::Result<()> {
     let report = render(&figures);
     print!("{report}");
     append(&settings.output, &report)?;
+    Ok(())
+}
+
+async fn drop_bench_database(url: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = url {
+        let mut admin = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {}", bench_database_name()))
+            .execute(&mut admin)
+            .await?;
+    }
     Ok(())
 }
 
@@ -262,7 +288,7 @@ async fn complete_application(
     let submission = json!({
         "applicant": {"name": "张伟", "id_number": "220102199001011239"},
         "unit": {"name": "Bank", "unit_type": "bank", "level": "city", "provincial_rule_requires": true},
-        "matter": matter, "circumstances": circumstances, "purpose": "benchmark", "decision_date": "2026-11-02"
+        "matter": matter, "circumstances": circumstances, "purpose": "benchmark"
     });
     let created = send(
         client,
@@ -293,13 +319,13 @@ async fn complete_application(
         steps.push((
             Role::StationLeader,
             "approval",
-            json!({"date": "2026-11-02"}),
+            json!({}),
         ));
     }
     steps.push((
         handler,
         "issuance",
-        json!({"seal": seal, "date": "2026-11-03"}),
+        json!({"seal": seal}),
     ));
     let commands = 1 + steps.len() as u64;
     for (role, step, body) in steps {

@@ -1,18 +1,25 @@
--- Database roles for a production server. The migration owner creates the schema; the
--- application role may append events but has no right to change or remove them, in addition to
--- the append-only triggers on the events table.
+-- Database roles for a production server, run once by a superuser:
 --
---   psql -v app_password="'...'" -f ops/roles.sql zhengming
+--   psql -v owner_password=... -v app_password=... -f ops/roles.sql postgres
+--
+-- zhengming_owner owns the database and applies the migrations: run the first start and every
+-- upgrade with DATABASE_URL naming it (for example `zhengming verify`). zhengming_app is the role
+-- the server runs as: it reads and appends events but may not change or remove them, besides the
+-- append-only triggers on the events table. With every migration applied, the server does not
+-- run the migrator, so it starts as zhengming_app.
 
-CREATE ROLE zhengming_owner NOLOGIN;
-CREATE ROLE zhengming_app LOGIN PASSWORD :app_password;
+CREATE ROLE zhengming_owner LOGIN PASSWORD :'owner_password';
+CREATE ROLE zhengming_app LOGIN PASSWORD :'app_password';
+CREATE DATABASE zhengming OWNER zhengming_owner;
 
-GRANT CONNECT ON DATABASE zhengming TO zhengming_app;
+\connect zhengming
+
+-- Only the owner creates objects; the application uses them.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO zhengming_app;
 
--- Run after the first start has applied the migrations as zhengming_owner.
-GRANT SELECT, INSERT ON events TO zhengming_app;
-REVOKE UPDATE, DELETE, TRUNCATE ON events FROM zhengming_app;
-GRANT SELECT, INSERT, UPDATE ON projection_checkpoints, application_view, certificate_view TO zhengming_app;
-GRANT SELECT, INSERT, UPDATE ON cities, counties, stations, officers, api_tokens, idempotency_keys TO zhengming_app;
-GRANT USAGE ON SEQUENCE events_global_position_seq, certificate_number_seq TO zhengming_app;
+-- Tables and sequences the owner's migrations create, now and in later versions.
+ALTER DEFAULT PRIVILEGES FOR ROLE zhengming_owner IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO zhengming_app;
+ALTER DEFAULT PRIVILEGES FOR ROLE zhengming_owner IN SCHEMA public
+    GRANT USAGE, SELECT ON SEQUENCES TO zhengming_app;

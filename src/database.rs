@@ -35,11 +35,33 @@ impl Database {
             Some(url) => Database::connect_server(url, max_connections).await?,
             None => Database::start_embedded(data_dir).await?,
         };
-        sqlx::migrate!("./migrations")
-            .run(&database.pool)
-            .await
-            .context("applying database migrations failed")?;
+        database.migrate().await?;
         Ok(database)
+    }
+
+    /// Applies pending migrations. When every migration is applied already, the migrator is
+    /// not run, so a role without the right to create tables (`ops/roles.sql`) can start.
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = sqlx::migrate!("./migrations");
+        // Before the first start the table is absent, which counts as pending. A changed
+        // migration also counts, so that the migrator reports the checksum mismatch.
+        let applied: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        let pending = migrator.iter().any(|migration| {
+            !applied.iter().any(|(version, checksum)| {
+                *version == migration.version && checksum[..] == migration.checksum[..]
+            })
+        });
+        if !pending {
+            return Ok(());
+        }
+        migrator.run(&self.pool).await.with_context(|| {
+            "applying database migrations failed; the first start and every upgrade must run \
+             as a role that may create tables (zhengming_owner in ops/roles.sql)"
+        })
     }
 
     async fn connect_server(url: &str, max_connections: u32) -> anyhow::Result<Database> {

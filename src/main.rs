@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use aggregates::policy::Role;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zhengming::database::Database;
+use zhengming::demo;
+use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings};
+use zhengming::ledger::{audit, bundle};
 use zhengming::registry::{self, Officer};
-use zhengming::server::{RunningServer, load_policy};
-use zhengming::{demo, verify};
+use zhengming::server::{RunningServer, ServerOptions, load_policy};
 
 /// Certificate ledger for police stations: every step an immutable, hash-chained event.
 #[derive(Parser)]
@@ -46,6 +49,10 @@ struct Settings {
         default_value = "text"
     )]
     log_format: String,
+    /// Directory outside the database that receives every signed checkpoint and public key;
+    /// `serve` refuses to start when the database is behind it, `verify` checks against it.
+    #[arg(long, env = "ZHENGMING_CHECKPOINT_DIR", global = true)]
+    checkpoint_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +64,22 @@ enum Command {
         /// Address to listen on; port 0 picks a free port and logs it.
         #[arg(long, env = "ZHENGMING_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How many days before today a command may date a decision, refusal, approval,
+        /// issuance or withdrawal; later dates are always rejected.
+        #[arg(long, env = "ZHENGMING_BACKDATE_DAYS", default_value_t = 7)]
+        backdate_days: u32,
+        /// Key file that signs checkpoints, written by `zhengming ledger-key`.
+        #[arg(long, env = "ZHENGMING_LEDGER_KEY_FILE")]
+        ledger_key_file: Option<PathBuf>,
+        /// Seconds between sealing rounds; a checkpoint follows a commit within about this time.
+        #[arg(long, env = "ZHENGMING_SEAL_INTERVAL_SECONDS", default_value_t = 5)]
+        seal_interval: u64,
+    },
+    /// Write a new Ed25519 key file for signing checkpoints; the file must not exist yet.
+    LedgerKey {
+        /// Path of the key file to create.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Start a server on a new embedded database and drive a month of station work through it.
     Demo {
@@ -64,36 +87,73 @@ enum Command {
         #[arg(long)]
         scenario: Option<PathBuf>,
     },
-    /// Check every hash chain and report the first damage.
+    /// Check every hash chain, every checkpoint's root and signature, and agreement with the
+    /// checkpoint directory; report the first damage.
     Verify,
+    /// Write a case, or the whole sealed ledger, as a self-contained bundle for independent
+    /// verification (ops/verify_bundle.py); needs --checkpoint-dir for the public keys.
+    Export {
+        /// Bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Application id to export; without it, every sealed event.
+        #[arg(long)]
+        case: Option<String>,
+    },
     /// Add a city, county and station.
     Station {
-        #[arg(long)]
+        /// Code of the city (the first four digits of its administrative code, e.g. 2201).
+        #[arg(long, value_parser = non_empty)]
         city: String,
-        #[arg(long)]
+        /// Code of the county or district (e.g. 220102).
+        #[arg(long, value_parser = non_empty)]
         county: String,
-        #[arg(long)]
+        /// Code of the station, unique in the province (e.g. 220102-01).
+        #[arg(long, value_parser = non_empty)]
         code: String,
-        #[arg(long)]
+        /// Name of the station as printed on its certificates.
+        #[arg(long, value_parser = non_empty)]
         name: String,
     },
     /// Add an officer to a station.
     Officer {
-        #[arg(long)]
+        /// The officer's login id, unique in the province.
+        #[arg(long, value_parser = non_empty)]
         id: String,
-        #[arg(long)]
+        /// The officer's full name.
+        #[arg(long, value_parser = non_empty)]
         name: String,
         /// household_officer, community_officer, case_officer or station_leader.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        #[arg(long)]
+        /// Code of the officer's station.
+        #[arg(long, value_parser = non_empty)]
         station: String,
     },
-    /// Create a bearer token for an officer and print it once.
+    /// Create a bearer token for an officer and print it once, or revoke the officer's tokens.
     Token {
+        /// The officer's id.
         #[arg(long)]
         officer: String,
+        /// Revoke every token of the officer instead of creating one.
+        #[arg(long)]
+        revoke: bool,
     },
+    /// Load the population register that exchange requests are verified against, from a CSV
+    /// file in the format of docs/exchange.md; rows for known ID numbers are replaced.
+    Population {
+        /// CSV file of register rows.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+fn non_empty(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(text.to_string())
 }
 
 fn parse_role(code: &str) -> Result<Role, String> {
@@ -122,6 +182,12 @@ fn init_logging(format: &str) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::parse();
     init_logging(&settings.log_format)?;
+    if let Command::LedgerKey { out } = &settings.command {
+        let key = LedgerKey::write_new(out)?;
+        println!("key {} written to {}", key.key_id, out.display());
+        println!("public key: {}", key.public().public_key);
+        return Ok(());
+    }
     let policies = load_policy(settings.policy.as_deref())?;
     if let Command::Demo { scenario } = &settings.command {
         return demo::run(
@@ -131,6 +197,20 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
     }
+    // Check the ledger settings before touching the database, so that a missing key is
+    // reported as such.
+    let ledger = match &settings.command {
+        Command::Serve {
+            ledger_key_file,
+            seal_interval,
+            ..
+        } => Some(ledger_settings(
+            &settings,
+            ledger_key_file.as_deref(),
+            *seal_interval,
+        )?),
+        _ => None,
+    };
     let database = Database::open(
         settings.database_url.as_deref(),
         &settings.data_dir,
@@ -146,32 +226,64 @@ async fn main() -> anyhow::Result<()> {
             ""
         }
     );
-    let result = run(&settings.command, &database, policies).await;
+    let result = run(&settings, &database, policies, ledger).await;
     database.close().await;
     result
 }
 
 async fn run(
-    command: &Command,
+    settings: &Settings,
     database: &Database,
     policies: aggregates::policy::PolicyBook,
+    ledger: Option<LedgerSettings>,
 ) -> anyhow::Result<()> {
     let pool = &database.pool;
-    match command {
-        Command::Serve { listen } => {
-            let server = RunningServer::start(database, policies, *listen).await?;
+    match &settings.command {
+        Command::Serve {
+            listen,
+            backdate_days,
+            ..
+        } => {
+            let options = ServerOptions {
+                backdate_days: *backdate_days,
+                ledger,
+            };
+            let server = RunningServer::start_with(database, policies, *listen, options).await?;
             println!("listening on http://{}", server.address);
             shutdown_signal().await;
             tracing::info!("shutdown requested; finishing in-flight requests");
             server.stop().await
         }
         Command::Verify => {
-            let report = verify::verify_all(pool).await?;
-            verify::print_report(&report);
-            match report.first_break {
+            let directory = match &settings.checkpoint_dir {
+                Some(path) => Some(CheckpointDirectory::open(path)?),
+                None => None,
+            };
+            let report = audit::audit(pool, directory.as_ref()).await?;
+            audit::print_report(&report);
+            match report.first_damage {
                 Some(_) => std::process::exit(2),
                 None => Ok(()),
             }
+        }
+        Command::Export { out, case } => {
+            let Some(path) = &settings.checkpoint_dir else {
+                anyhow::bail!(
+                    "export needs the checkpoint directory for the public keys; set --checkpoint-dir"
+                );
+            };
+            let directory = CheckpointDirectory::open(path)?;
+            let bundle = bundle::export(pool, &directory, case.as_deref()).await?;
+            let text = serde_json::to_string_pretty(&bundle)?;
+            std::fs::write(out, text)
+                .with_context(|| format!("writing {} failed", out.display()))?;
+            println!(
+                "{} events and {} checkpoints written to {}",
+                bundle.events.len(),
+                bundle.checkpoints.len(),
+                out.display()
+            );
+            Ok(())
         }
         Command::Station {
             city,
@@ -201,13 +313,67 @@ async fn run(
             );
             Ok(())
         }
-        Command::Token { officer } => {
+        Command::Token {
+            officer,
+            revoke: false,
+        } => {
             let token = registry::create_token(pool, officer).await?;
             println!("{token}");
             Ok(())
         }
+        Command::Token {
+            officer,
+            revoke: true,
+        } => {
+            let revoked = registry::revoke_tokens(pool, officer).await?;
+            println!("revoked {revoked} token(s) of officer {officer}");
+            Ok(())
+        }
+        Command::Population { file } => {
+            let reader = std::fs::File::open(file)
+                .with_context(|| format!("opening {} failed", file.display()))?;
+            let loaded =
+                zhengming::exchange::population::load_csv(pool, std::io::BufReader::new(reader))
+                    .await?;
+            println!("{loaded} population register rows loaded");
+            Ok(())
+        }
         Command::Demo { .. } => unreachable!("the demo opens its own database"),
+        Command::LedgerKey { .. } => unreachable!("writing a key needs no database"),
     }
+}
+
+/// Builds the sealing settings of `serve`. A key must be given explicitly: a server that made
+/// up its own key would sign checkpoints nobody can attribute.
+fn ledger_settings(
+    settings: &Settings,
+    key_file: Option<&std::path::Path>,
+    interval_seconds: u64,
+) -> anyhow::Result<LedgerSettings> {
+    let key = match (std::env::var("ZHENGMING_LEDGER_KEY"), key_file) {
+        (Ok(secret), _) => {
+            LedgerKey::from_secret_hex(&secret).context("ZHENGMING_LEDGER_KEY is invalid")?
+        }
+        (Err(_), Some(path)) => LedgerKey::load(path)?,
+        (Err(_), None) => anyhow::bail!(
+            "no checkpoint signing key: set ZHENGMING_LEDGER_KEY_FILE (or --ledger-key-file) to a key file \
+             written by `zhengming ledger-key --out FILE`, or ZHENGMING_LEDGER_KEY to its 64-digit secret"
+        ),
+    };
+    let Some(path) = &settings.checkpoint_dir else {
+        anyhow::bail!(
+            "no checkpoint directory: set ZHENGMING_CHECKPOINT_DIR (or --checkpoint-dir) to a directory outside the database"
+        );
+    };
+    anyhow::ensure!(
+        interval_seconds > 0,
+        "--seal-interval must be at least 1 second"
+    );
+    Ok(LedgerSettings {
+        key,
+        directory: CheckpointDirectory::open(path)?,
+        interval: std::time::Duration::from_secs(interval_seconds),
+    })
 }
 
 async fn shutdown_signal() {

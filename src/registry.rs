@@ -124,6 +124,24 @@ pub async fn add_station(
     station: &str,
     name: &str,
 ) -> anyhow::Result<()> {
+    let county_city: Option<String> =
+        sqlx::query_scalar("SELECT city_code FROM counties WHERE code = $1")
+            .bind(county)
+            .fetch_optional(pool)
+            .await?;
+    if let Some(recorded) = county_city {
+        anyhow::ensure!(
+            recorded == city,
+            "county {county} belongs to city {recorded}, not {city}; give its own city"
+        );
+    }
+    let taken: Option<String> = sqlx::query_scalar("SELECT name FROM stations WHERE code = $1")
+        .bind(station)
+        .fetch_optional(pool)
+        .await?;
+    if let Some(taken) = taken {
+        anyhow::bail!("station code {station} is already taken by {taken}");
+    }
     let city = City {
         code: city.to_string(),
         name: city.to_string(),
@@ -163,6 +181,26 @@ pub async fn create_token(pool: &PgPool, officer_id: &str) -> anyhow::Result<Str
         "officer {officer_id} does not exist; add the officer first"
     );
     Ok(token)
+}
+
+/// Revokes every token of `officer_id` and returns how many were in use. A running server
+/// stops accepting them within its token cache's lifetime (30 seconds).
+///
+/// # Errors
+/// Fails when the officer does not exist.
+pub async fn revoke_tokens(pool: &PgPool, officer_id: &str) -> anyhow::Result<u64> {
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM officers WHERE id = $1")
+        .bind(officer_id)
+        .fetch_optional(pool)
+        .await?;
+    anyhow::ensure!(known.is_some(), "officer {officer_id} does not exist");
+    let revoked = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE officer_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(officer_id)
+    .execute(pool)
+    .await?;
+    Ok(revoked.rows_affected())
 }
 
 /// Returns the officer a token belongs to, or `None` for an unknown or revoked token.

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::database::Database;
 use crate::http::{self, AppState};
+use crate::ledger::{LedgerSettings, Sealer};
 use crate::store::ApplicationStore;
 
 /// Loads the policy document at `path`, or the bundled one when `path` is `None`.
@@ -40,6 +41,26 @@ pub fn load_policy(path: Option<&Path>) -> anyhow::Result<PolicyBook> {
     Ok(PolicyBook::new(policy))
 }
 
+/// Settings of a running server beyond its database and policy.
+pub struct ServerOptions {
+    /// How many days before today a command may date its decision, approval, issuance,
+    /// refusal or withdrawal (paper applications entered later). Dates after today are
+    /// always rejected.
+    pub backdate_days: u32,
+    /// Key, checkpoint directory and interval of the ledger sealer; without them the server
+    /// does not seal.
+    pub ledger: Option<LedgerSettings>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            backdate_days: 7,
+            ledger: None,
+        }
+    }
+}
+
 /// A server started on a database; [`RunningServer::stop`] shuts it down in order.
 pub struct RunningServer {
     pub address: SocketAddr,
@@ -47,10 +68,13 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     http: JoinHandle<anyhow::Result<()>>,
     projector: JoinHandle<()>,
+    /// The sealer and its own stop signal, sent after the HTTP server has drained.
+    sealer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl RunningServer {
-    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API.
+    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API,
+    /// with the default options.
     ///
     /// # Errors
     /// Fails when the address cannot be bound.
@@ -59,13 +83,34 @@ impl RunningServer {
         policies: PolicyBook,
         listen: SocketAddr,
     ) -> anyhow::Result<RunningServer> {
+        Self::start_with(database, policies, listen, ServerOptions::default()).await
+    }
+
+    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API;
+    /// given ledger settings, also seals the ledger in the background.
+    ///
+    /// # Errors
+    /// Fails when the address cannot be bound, or when the database's ledger is behind or
+    /// disagrees with the exported checkpoints.
+    pub async fn start_with(
+        database: &Database,
+        policies: PolicyBook,
+        listen: SocketAddr,
+        options: ServerOptions,
+    ) -> anyhow::Result<RunningServer> {
+        // Check the ledger before binding, so that a restored old backup never serves.
+        let sealer = match options.ledger {
+            Some(settings) => Some(Sealer::open(&database.pool, settings).await?),
+            None => None,
+        };
         let services = ApplicationServices {
             policies: Arc::new(policies),
         };
         let state = AppState::new(
             database.pool.clone(),
             ApplicationStore::new(&database.pool, services),
-        );
+        )
+        .with_backdate_days(options.backdate_days);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen} failed"))?;
@@ -75,6 +120,10 @@ impl RunningServer {
             database.pool.clone(),
             stopped.clone(),
         ));
+        let sealer = sealer.map(|sealer| {
+            let (stop_sealer, sealer_stopped) = watch::channel(false);
+            (stop_sealer, tokio::spawn(sealer.run(sealer_stopped)))
+        });
         let mut http_stopped = stopped;
         let shutdown = async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;
@@ -86,10 +135,12 @@ impl RunningServer {
             stop,
             http,
             projector,
+            sealer,
         })
     }
 
-    /// Stops accepting requests, finishes in-flight ones, then stops the projector.
+    /// Stops accepting requests, finishes in-flight ones, then stops the projector and the
+    /// sealer, which seals once more before it stops.
     ///
     /// # Errors
     /// Returns the HTTP server's failure, if it failed.
@@ -97,6 +148,10 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let served = self.http.await.context("HTTP server task panicked")?;
         self.projector.await.context("projector task panicked")?;
+        if let Some((stop_sealer, sealer)) = self.sealer {
+            let _ = stop_sealer.send(true);
+            sealer.await.context("ledger sealer task panicked")?;
+        }
         served
     }
 }

@@ -9,10 +9,10 @@ use aggregates::application::{
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
-    SerializedSnapshot,
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, PersistenceError,
+    ReplayStream, SerializedEvent, SerializedSnapshot,
 };
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -25,6 +25,7 @@ use sqlx::PgPool;
 /// aggregate the handler left.
 pub struct ApplicationStore {
     store: PersistedEventStore<ChainedEventRepository, Application>,
+    events: ChainedEventRepository,
     services: ApplicationServices,
 }
 
@@ -35,7 +36,11 @@ impl ApplicationStore {
     /// Builds the store in event-store mode (no snapshots).
     pub fn new(pool: &PgPool, services: ApplicationServices) -> Self {
         let store = PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()));
-        ApplicationStore { store, services }
+        ApplicationStore {
+            store,
+            events: ChainedEventRepository::new(pool.clone()),
+            services,
+        }
     }
 
     /// Returns the policy versions commands are checked against.
@@ -45,16 +50,23 @@ impl ApplicationStore {
 
     /// Handles `command` on application `id` and returns the state after it.
     ///
+    /// The application's chain is verified before the command is handled: a command on a
+    /// history that fails verification is refused, so nothing is ever appended to a damaged
+    /// chain. The hash of the last loaded event becomes the new events' `prev_hash`; if another
+    /// command appended in between, the insert collides on the sequence and fails as a conflict.
+    ///
     /// # Errors
-    /// Returns the aggregate's rejection, `AggregateConflict` when another command appended to
-    /// the same application first, or a storage error. Nothing is recorded on error.
+    /// Returns the aggregate's rejection, `history_damaged` when the chain fails verification,
+    /// `AggregateConflict` when another command appended to the same application first, or a
+    /// storage error. Nothing is recorded on error.
     pub async fn execute(
         &self,
         id: &str,
         command: ApplicationCommand,
-        metadata: HashMap<String, String>,
+        mut metadata: HashMap<String, String>,
     ) -> Result<Application, CommandError> {
-        let mut context = self.store.load_aggregate(id).await?;
+        let (context, head) = self.load_verified(id).await?;
+        let mut context = context;
         let sink = EventSink::default();
         context
             .aggregate
@@ -63,6 +75,7 @@ impl ApplicationStore {
             .map_err(AggregateError::UserError)?;
         let state = context.aggregate.clone();
         let events = sink.collect().await;
+        metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
         self.store.commit(events, context, metadata).await?;
         Ok(state)
     }
@@ -70,10 +83,81 @@ impl ApplicationStore {
     /// Returns the current state of application `id`, or `None` if it was never submitted.
     ///
     /// # Errors
-    /// Fails when the events cannot be read.
+    /// Fails when the events cannot be read or the application's chain fails verification.
     pub async fn load(&self, id: &str) -> Result<Option<Application>, CommandError> {
-        let context = self.store.load_aggregate(id).await?;
+        let (context, _) = self.load_verified(id).await?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
+    }
+
+    /// Returns the state of application `id` as its stored events describe it, without
+    /// verifying their chain: for showing a damaged history to those who must examine it.
+    ///
+    /// # Errors
+    /// Fails when the events cannot be read or decoded.
+    pub async fn load_unverified(&self, id: &str) -> Result<Option<Application>, CommandError> {
+        let serialized = self.events.get_events::<Application>(id).await?;
+        let (context, _) = apply_events(id, serialized)?;
+        Ok((context.current_sequence > 0).then_some(context.aggregate))
+    }
+
+    /// Reads the events of application `id`, verifies their chain and applies them.
+    ///
+    /// Returns the state with its sequence, and the hash of the last event (the genesis hash
+    /// for an application never submitted).
+    async fn load_verified(
+        &self,
+        id: &str,
+    ) -> Result<(EventStoreAggregateContext<Application>, String), CommandError> {
+        let serialized = self.events.get_events::<Application>(id).await?;
+        let stored: Vec<StoredEvent> = serialized.iter().map(stored_event).collect();
+        if let Some(found) = chain::verify_chain(&stored) {
+            return Err(AggregateError::UserError(
+                ApplicationError::history_damaged(&found),
+            ));
+        }
+        apply_events(id, serialized)
+    }
+}
+
+/// Applies stored events in order; returns the state with its sequence and the hash of the
+/// last event (the genesis hash when there is none).
+fn apply_events(
+    id: &str,
+    serialized: Vec<SerializedEvent>,
+) -> Result<(EventStoreAggregateContext<Application>, String), CommandError> {
+    let head = serialized
+        .last()
+        .and_then(|event| event.metadata.get(chain::HASH_KEY))
+        .and_then(Value::as_str)
+        .unwrap_or(GENESIS_HASH)
+        .to_string();
+    let mut context = EventStoreAggregateContext {
+        aggregate_id: id.to_string(),
+        aggregate: Application::default(),
+        current_sequence: 0,
+        current_snapshot: None,
+    };
+    for event in serialized {
+        context.current_sequence = event.sequence;
+        let envelope = EventEnvelope::<Application>::try_from(event)?;
+        context.aggregate.apply(envelope.payload);
+    }
+    Ok((context, head))
+}
+
+/// Metadata key that carries the hash of the aggregate's last event from the command's load to
+/// the repository; the repository removes it and writes `prev_hash` instead.
+const CHAIN_HEAD_KEY: &str = "chain_head";
+
+fn stored_event(event: &SerializedEvent) -> StoredEvent {
+    StoredEvent {
+        aggregate_type: event.aggregate_type.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: event.sequence as u64,
+        event_type: event.event_type.clone(),
+        event_version: event.event_version.clone(),
+        payload: event.payload.clone(),
+        metadata: event.metadata.clone(),
     }
 }
 
@@ -131,6 +215,7 @@ fn link_events(
     for event in events {
         let mut metadata = event.metadata.clone();
         if let Value::Object(map) = &mut metadata {
+            map.remove(CHAIN_HEAD_KEY);
             map.insert("recorded_at".into(), Value::String(recorded_at.clone()));
         }
         let mut stored = StoredEvent {
@@ -185,9 +270,20 @@ impl PersistedEventRepository for ChainedEventRepository {
         let Some(first) = events.first() else {
             return Ok(());
         };
-        let previous = self
-            .previous_hash(A::TYPE, &first.aggregate_id, first.sequence)
-            .await?;
+        // A command that loaded and verified the chain passes its head along; other writers
+        // read the predecessor's hash.
+        let head = first
+            .metadata
+            .get(CHAIN_HEAD_KEY)
+            .and_then(Value::as_str)
+            .map(String::from);
+        let previous = match head {
+            Some(head) => head,
+            None => {
+                self.previous_hash(A::TYPE, &first.aggregate_id, first.sequence)
+                    .await?
+            }
+        };
         let linked = link_events(events, previous)?;
         self.inner.persist::<A>(&linked, snapshot_update).await
     }

@@ -23,6 +23,9 @@ pub async fn verify_all(pool: &PgPool) -> anyhow::Result<VerifyReport> {
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
            FROM events ORDER BY aggregate_type, aggregate_id, sequence",
     )
+    // Unprepared: a cached plan fails once a column's type changed, and a changed column
+    // type is one of the things verification must survive.
+    .persistent(false)
     .fetch(pool);
     let mut report = VerifyReport {
         events: 0,

@@ -5,6 +5,7 @@ mod common;
 use common::{TestServer, death_request, kinship_request};
 use reqwest::StatusCode;
 use serde_json::json;
+use zhengming::server::ServerOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinship_certificate_is_issued_and_checkable() {
@@ -176,6 +177,33 @@ async fn bad_input_is_rejected_and_records_nothing() {
             Some("decision_date"),
         ),
         (
+            "ID birth after the decision",
+            "hh",
+            "/v1/applications".to_string(),
+            with("applicant.id_number", json!("220102202701011234")),
+            StatusCode::BAD_REQUEST,
+            "invalid_id_number",
+            Some("applicant.id_number"),
+        ),
+        (
+            "name too long",
+            "hh",
+            "/v1/applications".to_string(),
+            with("applicant.name", json!("张".repeat(65))),
+            StatusCode::BAD_REQUEST,
+            "name_too_long",
+            Some("applicant.name"),
+        ),
+        (
+            "unknown nested field",
+            "hh",
+            "/v1/applications".to_string(),
+            with("unit.colour", json!("red")),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("unit.colour"),
+        ),
+        (
             "unknown matter",
             "hh",
             "/v1/applications".to_string(),
@@ -225,9 +253,9 @@ async fn bad_input_is_rejected_and_records_nothing() {
             "hh9",
             format!("/v1/applications/{accepted}/withdrawal"),
             json!({"reason": "not mine"}),
-            StatusCode::FORBIDDEN,
-            "other_station",
-            Some("station"),
+            StatusCode::NOT_FOUND,
+            "application_not_found",
+            None,
         ),
         (
             "bad phone",
@@ -386,5 +414,118 @@ async fn openapi_and_health_are_served() {
     let (status, health) = server.get(None, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["database"], "ok");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_dates_are_rejected() {
+    let server = TestServer::start_with(ServerOptions::default()).await;
+    let today = zhengming::http::today_in_china();
+    let allowance = u64::from(ServerOptions::default().backdate_days);
+    let day = |date: chrono::NaiveDate| json!(date.format("%Y-%m-%d").to_string());
+    let refused = [
+        (
+            "tomorrow",
+            day(today + chrono::Days::new(1)),
+            "is after today",
+        ),
+        (
+            "beyond the allowance",
+            day(today - chrono::Days::new(allowance + 1)),
+            "days before today",
+        ),
+        (
+            "inside the transition window",
+            json!("2015-09-01"),
+            "days before today",
+        ),
+    ];
+    for (label, date, says) in refused {
+        let mut request = kinship_request();
+        request["decision_date"] = date;
+        let (status, body) = server.post("hh", "/v1/applications", request).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{label}: {body}");
+        assert_eq!(body["error"]["code"], "date_out_of_range", "{label}");
+        assert_eq!(body["error"]["field"], "decision_date", "{label}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{label}: {message}");
+    }
+    assert_eq!(server.event_count().await, 0);
+
+    let mut request = kinship_request();
+    request["decision_date"] = day(today - chrono::Days::new(allowance));
+    let id = server.submit("hh", request).await;
+    let mut request = kinship_request();
+    request
+        .as_object_mut()
+        .expect("object")
+        .remove("decision_date");
+    let (status, body) = server.post("hh", "/v1/applications", request).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["decision_date"], day(today));
+
+    let before = server.event_count().await;
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("/v1/applications/{id}/withdrawal"),
+            json!({"reason": "applicant left", "date": day(today + chrono::Days::new(3))}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "date");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_scheme_revocation_and_methods() {
+    let server = TestServer::start().await;
+    let response = server
+        .http
+        .get(format!("{}/v1/policy", server.base))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK, "the policy is public");
+    let lowercase = server
+        .http
+        .post(format!("{}/v1/applications", server.base))
+        .header("Authorization", format!("bearer {}", server.tokens["hh"]))
+        .json(&kinship_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(lowercase.status(), StatusCode::CREATED);
+
+    // ld2 has not used its token yet, so no cached resolution outlives the revocation.
+    let revoked = zhengming::registry::revoke_tokens(server.pool(), "ld2")
+        .await
+        .expect("tokens are revoked");
+    assert_eq!(revoked, 1);
+    let (status, body) = server
+        .post("ld2", "/v1/applications", kinship_request())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("zhengming token --officer")),
+        "{body}"
+    );
+    let unknown = zhengming::registry::revoke_tokens(server.pool(), "nobody").await;
+    assert!(unknown.is_err(), "revoking for an unknown officer fails");
+
+    let response = server
+        .http
+        .delete(format!("{}/v1/applications", server.base))
+        .bearer_auth(&server.tokens["hh"])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    assert_eq!(server.event_count().await, 2);
     server.stop().await;
 }

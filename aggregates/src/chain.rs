@@ -112,6 +112,20 @@ pub fn event_hash(
     sequence: u64,
     prev_hash: &str,
 ) -> Result<String, NotCanonical> {
+    let bytes = envelope_bytes(event, sequence, prev_hash)?;
+    Ok(hex_lower(&Sha256::digest(&bytes)))
+}
+
+/// Encodes an event's envelope (its stored columns, the metadata without `hash` and
+/// `prev_hash`, and the given previous hash) as canonical JSON: the bytes its hash covers.
+///
+/// # Errors
+/// Fails when the payload or metadata holds a floating-point number.
+pub fn envelope_bytes(
+    event: &StoredEvent,
+    sequence: u64,
+    prev_hash: &str,
+) -> Result<Vec<u8>, NotCanonical> {
     let mut metadata = match &event.metadata {
         Value::Object(map) => map.clone(),
         _ => Map::new(),
@@ -130,7 +144,7 @@ pub fn event_hash(
     });
     let mut bytes = Vec::with_capacity(512);
     write_canonical(&envelope, &mut bytes)?;
-    Ok(hex_lower(&Sha256::digest(&bytes)))
+    Ok(bytes)
 }
 
 /// Sets `prev_hash` and `hash` in the event's metadata, linking it after `prev_hash`, and

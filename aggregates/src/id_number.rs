@@ -17,6 +17,13 @@ const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 const CHECK_CHARACTERS: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
 /// Earliest birth year an ID number can encode.
 const MIN_BIRTH_YEAR: i32 = 1900;
+/// First two digits of the address code: the provinces, autonomous regions and municipalities
+/// of GB/T 2260, and 81, 82, 83 of the residence permits for Hong Kong, Macao and Taiwan
+/// residents.
+const PROVINCE_CODES: [u8; 35] = [
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+];
 
 /// A validated 18-character citizen ID number, with the check character `X` in upper case.
 ///
@@ -42,6 +49,12 @@ pub enum IdNumberError {
          may be X, so re-read the number from the card"
     )]
     NotADigit { position: usize },
+    /// The first two digits name no province, autonomous region or municipality.
+    #[error(
+        "ID number characters 1 and 2 name no province of GB/T 2260; \
+         re-read the number from the card"
+    )]
+    UnknownProvince,
     /// The 8 birth-date digits are not a calendar date on or after 1900-01-01.
     #[error(
         "ID number characters 7 to 14 are not a birth date on or after 1900-01-01; \
@@ -71,6 +84,12 @@ impl IdNumber {
         // The first 17 characters are ASCII digits, so byte 17 starts the last character.
         let (body, found) = text.split_at(LENGTH - 1);
         let found = check_last_character(found)?;
+        let province: u8 = body[..2]
+            .parse()
+            .expect("the first 17 characters are digits");
+        if !PROVINCE_CODES.contains(&province) {
+            return Err(IdNumberError::UnknownProvince);
+        }
         birth_date_of(&body[6..14])?;
         let expected = check_character(body);
         if found != expected {
@@ -220,6 +239,18 @@ mod tests {
                 found: '5'
             }
         );
+    }
+
+    #[test]
+    fn unknown_province_is_rejected() {
+        // Valid check characters, computed for the made-up address codes 000000 and 990102.
+        for body in ["00000019900101123", "99010219900101123"] {
+            let text = format!("{body}{}", check_character(body));
+            assert_eq!(
+                IdNumber::parse(&text).unwrap_err(),
+                IdNumberError::UnknownProvince
+            );
+        }
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //!
 //! * [`application`]: the application aggregate, its commands, events and rules.
 //! * [`policy`]: the versioned policy document and screening.
+//! * [`exchange`]: information exchange between departments, with working-day deadlines.
 //! * [`calendar`]: the working-day calendar deadlines are counted in.
 //! * [`id_number`]: citizen ID numbers (GB 11643-1999).
 //! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
 //! * [`record_check`]: the no-criminal-record certificate, its investigation and objections.
+//! * [`ledger`]: the global ledger's leaves and its signed checkpoints.
+//! * [`merkle`]: RFC 6962 Merkle tree hashing and proofs.
 
 pub mod application;
 pub mod calendar;
 pub mod chain;
+pub mod exchange;
 pub mod id_number;
+pub mod ledger;
+pub mod merkle;
 pub mod policy;
 pub mod record_check;

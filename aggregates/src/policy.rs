@@ -192,6 +192,8 @@ pub struct Policy {
     pub calendar: WorkingDayCalendar,
     /// No-criminal-record certificates and unit verification.
     pub criminal_records: crate::record_check::CriminalRecordPolicy,
+    /// Information items and cadence deadlines of information exchange.
+    pub exchange: crate::exchange::policy::ExchangePolicy,
 }
 
 /// Reason a policy document could not be loaded.

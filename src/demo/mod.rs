@@ -11,8 +11,9 @@ use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 
 use crate::database::Database;
+use crate::http::today_in_china;
 use crate::registry;
-use crate::server::RunningServer;
+use crate::server::{RunningServer, ServerOptions};
 use crate::verify;
 
 mod client;
@@ -73,8 +74,22 @@ async fn drive(
             );
         }
     }
-    let server =
-        RunningServer::start(database, policies, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    // The scenario replays a past month, so the server accepts dates back to its first day.
+    let first_day = working_days(&scenario.month)?
+        .first()
+        .copied()
+        .context("the scenario month has no working day")?;
+    let options = ServerOptions {
+        backdate_days: u32::try_from((today_in_china() - first_day).num_days().max(0))?,
+        ledger: None,
+    };
+    let server = RunningServer::start_with(
+        database,
+        policies,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        options,
+    )
+    .await?;
     println!("server on http://{}", server.address);
     let started = Instant::now();
     let outcome = work_the_month(server.address, scenario, cases, &tokens, &database.pool).await;

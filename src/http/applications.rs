@@ -18,10 +18,11 @@ use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::{ApiJson, AppState, RequestId, today_in_china};
+use super::{ApiJson, AppState, RequestId};
 
 /// A person named in a request.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PersonBody {
     pub name: String,
     /// 18-character citizen ID number (GB 11643-1999).
@@ -30,6 +31,7 @@ pub struct PersonBody {
 
 /// The unit that demands the certificate.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UnitBody {
     pub name: String,
     /// Unit-type code, such as `bank`, `state_organ`, `special_industry`, `private_enterprise`.
@@ -191,10 +193,19 @@ async fn run(
 ) -> ApiResult<Json<ApplicationResponse>> {
     let metadata = metadata(command.actor(), request_id);
     let officer = command.actor().officer_id.clone();
+    let submission = matches!(command, ApplicationCommand::Submit(_));
     match state.applications.execute(id, command, metadata).await {
         Ok(application) => Ok(Json(ApplicationResponse::new(id, &application))),
         Err(error) => {
-            let error = ApiError::from(error);
+            let error = match ApiError::from(error) {
+                // Another station's application answers as absent, as it does to reads, so
+                // application ids cannot be probed.
+                ApiError::Application(ApplicationError::Forbidden {
+                    code: "other_station",
+                    ..
+                }) if !submission => ApiError::Application(ApplicationError::NotFound),
+                other => other,
+            };
             match &error {
                 ApiError::Internal(cause) => {
                     tracing::error!(application_id = id, officer, request_id = request_id.0, cause = ?cause, "command failed");
@@ -244,7 +255,8 @@ pub async fn submit(
     {
         return Ok((StatusCode::OK, Json(replay)));
     }
-    let command = submit_command(actor.clone(), body);
+    let decision_date = state.stated_date("decision_date", body.decision_date)?;
+    let command = submit_command(actor.clone(), body, decision_date);
     let result = run(
         &state,
         &id,
@@ -339,7 +351,11 @@ async fn replay_submission(
     Ok(Some(ApplicationResponse::new(id, &application)))
 }
 
-fn submit_command(actor: Actor, body: SubmitRequest) -> SubmitApplication {
+fn submit_command(
+    actor: Actor,
+    body: SubmitRequest,
+    decision_date: NaiveDate,
+) -> SubmitApplication {
     let person = |person: PersonBody| PersonInput {
         name: person.name,
         id_number: person.id_number,
@@ -357,7 +373,7 @@ fn submit_command(actor: Actor, body: SubmitRequest) -> SubmitApplication {
         matter: body.matter,
         circumstances: body.circumstances,
         purpose: body.purpose,
-        decision_date: body.decision_date.unwrap_or_else(today_in_china),
+        decision_date,
         actor,
     }
 }
@@ -372,13 +388,15 @@ pub async fn show(
     Ok(Json(ApplicationResponse::new(&id, &application)))
 }
 
-/// Loads an application that the officer's station owns.
+/// Loads an application that the officer's station owns; fails when its chain is damaged.
 pub async fn load_for(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Application> {
-    let application = state
-        .applications
-        .load(id)
-        .await?
-        .ok_or(ApplicationError::NotFound)?;
+    let application = state.applications.load(id).await?;
+    owned_by(application, actor)
+}
+
+/// Returns the application if the officer's station owns it.
+pub fn owned_by(application: Option<Application>, actor: &Actor) -> ApiResult<Application> {
+    let application = application.ok_or(ApplicationError::NotFound)?;
     if application.station != actor.station {
         // Another station's application is reported as absent, so ids cannot be probed.
         return Err(ApplicationError::NotFound.into());
@@ -416,7 +434,7 @@ pub async fn refuse(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RefusalRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    let date = body.date.unwrap_or_else(today_in_china);
+    let date = state.stated_date("date", body.date)?;
     let command = RefuseApplication {
         actor,
         explanation: body.explanation,
@@ -488,7 +506,7 @@ pub async fn approve(
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = ApproveApplication {
         actor,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     };
     run(
         &state,
@@ -507,13 +525,19 @@ pub async fn issue(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    let date = body.date.unwrap_or_else(today_in_china);
+    let date = state.stated_date("date", body.date)?;
     let serial: i64 = sqlx::query_scalar("SELECT nextval('certificate_number_seq')")
         .fetch_one(&state.pool)
         .await?;
     // Numbers are unique because the serial comes from one sequence; a rejected issuance leaves
-    // a gap in the serials.
-    let certificate_number = format!("{}-{}-{serial:08}", actor.station, date.format("%Y"));
+    // a gap in the serials. The random suffix keeps the public check from being walked through
+    // consecutive serials: only a holder of the printed number can check it.
+    let certificate_number = format!(
+        "{}-{}-{serial:08}-{}",
+        actor.station,
+        date.format("%Y"),
+        check_code()
+    );
     let command = IssueCertificate {
         actor,
         certificate_number,
@@ -521,6 +545,15 @@ pub async fn issue(
         date,
     };
     run(&state, &id, ApplicationCommand::Issue(command), &request_id).await
+}
+
+/// Six characters from an alphabet without look-alikes (no 0, O, 1, I), about 30 bits.
+fn check_code() -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())]))
+        .collect()
 }
 
 #[utoipa::path(post, path = "/v1/applications/{id}/withdrawal", request_body = WithdrawalRequest, responses((status = 200, body = ApplicationResponse), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
@@ -534,7 +567,7 @@ pub async fn withdraw(
     let command = WithdrawApplication {
         actor,
         reason: body.reason,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     };
     run(
         &state,

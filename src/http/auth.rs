@@ -59,9 +59,11 @@ impl FromRequestParts<AppState> for Authenticated {
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization header; send Authorization: Bearer <token>",
             ))?;
+        // The scheme name is case-insensitive (RFC 9110 section 11.1).
         let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or(ApiError::Unauthorized(
                 "Authorization header is not a bearer token; send Authorization: Bearer <token>",
@@ -73,7 +75,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let actor = registry::officer_for_token(&state.pool, token)
             .await?
             .ok_or(ApiError::Unauthorized(
-                "token is unknown or revoked; create one with `zhengming token create`",
+                "token is unknown or revoked; ask an operator for a new one (`zhengming token --officer <id>`)",
             ))?;
         state.tokens.put(digest, actor.clone());
         Ok(Authenticated(actor))

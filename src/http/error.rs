@@ -1,6 +1,7 @@
 //! The API's one error shape and its mapping to HTTP, in one place.
 
 use aggregates::application::ApplicationError;
+use aggregates::exchange::ExchangeError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
@@ -15,6 +16,16 @@ pub enum ApiError {
     /// A rule of the application aggregate (400, 403, 404, 409 or 422 by variant).
     #[error(transparent)]
     Application(#[from] ApplicationError),
+    /// A rule of an exchange aggregate (400, 403, 404, 409 or 422 by variant).
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    /// A CSV batch with invalid rows (400), each listed by line in `rows`.
+    #[error("{message}")]
+    InvalidRows {
+        field: String,
+        message: String,
+        rows: Vec<crate::exchange::batch::RowError>,
+    },
     /// Malformed input the aggregate never saw (400, or 413 for an oversized body).
     #[error("{message}")]
     BadRequest {
@@ -57,6 +68,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field to correct, where the error concerns one.
     pub field: Option<String>,
+    /// Each invalid row of an uploaded CSV, by line; present only for `invalid_rows`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<crate::exchange::batch::RowError>>,
 }
 
 impl From<AggregateError<ApplicationError>> for ApiError {
@@ -67,6 +81,21 @@ impl From<AggregateError<ApplicationError>> for ApiError {
                 code: "concurrent_modification",
                 message:
                     "another command changed this application at the same time; reload it and retry"
+                        .into(),
+            },
+            other => ApiError::Internal(anyhow::anyhow!("event store failed: {other}")),
+        }
+    }
+}
+
+impl From<AggregateError<ExchangeError>> for ApiError {
+    fn from(error: AggregateError<ExchangeError>) -> Self {
+        match error {
+            AggregateError::UserError(error) => ApiError::Exchange(error),
+            AggregateError::AggregateConflict => ApiError::Conflict {
+                code: "concurrent_modification",
+                message:
+                    "another command changed this record at the same time; reload it and retry"
                         .into(),
             },
             other => ApiError::Internal(anyhow::anyhow!("event store failed: {other}")),
@@ -114,8 +143,8 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
-/// A missing or unknown field is reported as "…missing field `matter`…", with the parent path
-/// before it.
+/// A missing field is reported as "…missing field `matter`…" with the parent path before it; an
+/// unknown field's path ends with its own name.
 fn field_of_rejection(text: &str) -> Option<String> {
     let rest = text.split_once("target type: ")?.1;
     let (path, detail) = match rest.split_once(": ") {
@@ -129,6 +158,10 @@ fn field_of_rejection(text: &str) -> Option<String> {
             tail.split_once('`').map(|(name, _)| name)
         });
     match (path, missing) {
+        // An unknown field's path already ends with its name; a missing one's is the parent.
+        (Some(path), Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            Some(path.to_string())
+        }
         (Some(path), Some(name)) if path != "." => Some(format!("{path}.{name}")),
         (_, Some(name)) => Some(name.to_string()),
         (Some(path), None) => Some(path.to_string()),
@@ -148,6 +181,19 @@ impl ApiError {
                     ApplicationError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 (status, error.code(), error.field().map(String::from))
+            }
+            ApiError::Exchange(error) => {
+                let status = match error {
+                    ExchangeError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                    ExchangeError::Forbidden { .. } => StatusCode::FORBIDDEN,
+                    ExchangeError::NotFound { .. } => StatusCode::NOT_FOUND,
+                    ExchangeError::Conflict { .. } => StatusCode::CONFLICT,
+                    ExchangeError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (status, error.code(), error.field().map(String::from))
+            }
+            ApiError::InvalidRows { field, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_rows", Some(field.clone()))
             }
             ApiError::BadRequest {
                 status,
@@ -179,11 +225,16 @@ impl IntoResponse for ApiError {
                 other.to_string()
             }
         };
+        let rows = match self {
+            ApiError::InvalidRows { rows, .. } => Some(rows),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_string(),
                 message,
                 field,
+                rows,
             },
         };
         (status, Json(body)).into_response()
@@ -213,6 +264,12 @@ mod tests {
     fn nested_missing_field_keeps_its_path() {
         let text = "Failed to deserialize the JSON body into the target type: unit: missing field `level` at line 1 column 9";
         assert_eq!(field_of_rejection(text).as_deref(), Some("unit.level"));
+    }
+
+    #[test]
+    fn nested_unknown_field_is_named_once() {
+        let text = "Failed to deserialize the JSON body into the target type: unit.colour: unknown field `colour`, expected one of `name`, `level` at line 1 column 9";
+        assert_eq!(field_of_rejection(text).as_deref(), Some("unit.colour"));
     }
 
     #[test]

@@ -16,11 +16,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+use crate::exchange::ExchangeStores;
 use crate::store::ApplicationStore;
 
 pub mod applications;
 mod auth;
 pub mod error;
+pub mod ledger;
+pub mod exchange;
 mod openapi;
 pub mod record_check_notices;
 pub mod record_checks;
@@ -36,16 +39,60 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub applications: Arc<ApplicationStore>,
+    pub exchange: Arc<ExchangeStores>,
     tokens: Arc<auth::TokenCache>,
+    backdate_days: u32,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, applications: ApplicationStore) -> Self {
+        let policies = applications.services().policies.clone();
         AppState {
+            exchange: Arc::new(ExchangeStores::new(&pool, policies)),
             pool,
             applications: Arc::new(applications),
             tokens: Arc::default(),
+            backdate_days: 7,
         }
+    }
+
+    /// Sets how many days before today a command may date what it records.
+    pub fn with_backdate_days(mut self, days: u32) -> Self {
+        self.backdate_days = days;
+        self
+    }
+
+    /// Returns the date a command states, or today in China Standard Time when it states
+    /// none.
+    ///
+    /// # Errors
+    /// Rejects a date after today, and one earlier than the server's backdating allowance:
+    /// a decision dated into another policy period (the transition window, say) must be the
+    /// real one, so it cannot be moved freely.
+    pub fn stated_date(&self, field: &str, date: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
+        let today = today_in_china();
+        let Some(date) = date else {
+            return Ok(today);
+        };
+        let earliest = today - chrono::Days::new(u64::from(self.backdate_days));
+        let message = if date > today {
+            format!(
+                "{field} {date} is after today ({today}, China Standard Time); give the day it happened"
+            )
+        } else if date < earliest {
+            format!(
+                "{field} {date} is more than {} days before today; this server accepts dates from {earliest} (setting --backdate-days)",
+                self.backdate_days
+            )
+        } else {
+            return Ok(date);
+        };
+        Err(ApiError::BadRequest {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            code: "date_out_of_range",
+            field: Some(field.to_string()),
+            message,
+        })
     }
 }
 
@@ -90,10 +137,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/certificates/{number}", get(records::check_certificate))
         .merge(record_check_routes())
+        .route(
+            "/v1/ledger/checkpoints/latest",
+            get(ledger::latest_checkpoint),
+        )
+        .route("/v1/ledger/applications/{id}/receipt", get(ledger::receipt))
+        .route("/v1/ledger/consistency", get(ledger::consistency))
+        .merge(exchange_routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",
                 message: "no such endpoint; see /v1/openapi.json".into(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                field: None,
+                message: "this endpoint does not take this method; see /v1/openapi.json".into(),
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -139,6 +201,53 @@ fn record_check_routes() -> Router<AppState> {
         )
         .route(&format!("{base}/results"), get(record_checks::results))
         .route(&format!("{base}/reads"), get(record_check_notices::reads))
+}
+
+/// Routes of information exchange. The request upload streams its body, so the default body
+/// limit does not apply to it; `exchange::batch::MAX_BATCH_BYTES` bounds it instead.
+fn exchange_routes() -> Router<AppState> {
+    use exchange::requests;
+    Router::new()
+        .route(
+            "/v1/exchange/departments",
+            post(exchange::register_department),
+        )
+        .route(
+            "/v1/exchange/agreements",
+            post(exchange::register_agreement),
+        )
+        .route(
+            "/v1/exchange/agreements/{id}",
+            get(exchange::show_agreement),
+        )
+        .route("/v1/exchange/units/{unit}", get(exchange::show_unit))
+        .route(
+            "/v1/exchange/units/{unit}/responsible-officer",
+            post(exchange::designate),
+        )
+        .route("/v1/exchange/requests", post(requests::receive))
+        .route("/v1/exchange/requests/{id}", get(requests::show))
+        .route(
+            "/v1/exchange/requests/{id}/verification",
+            post(requests::verify),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/results.csv",
+            get(requests::results),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/feedback",
+            post(requests::deliver_feedback),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/handover",
+            post(requests::prepare_handover),
+        )
+        .route(
+            "/v1/exchange/requests/{id}/handover/acknowledgements",
+            post(requests::acknowledge_handover),
+        )
+        .route("/v1/exchange/requests/{id}/filing", post(requests::file))
 }
 
 /// Serves the API on `listener` until `shutdown` completes, finishing in-flight requests.

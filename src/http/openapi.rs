@@ -3,7 +3,8 @@
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{applications, error, record_check_notices, record_checks, records};
+use super::exchange::{self, requests};
+use super::{applications, error, ledger, record_check_notices, record_checks, records};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -18,6 +19,11 @@ use super::{applications, error, record_check_notices, record_checks, records};
         record_checks::extend_objection, record_checks::recheck, record_checks::answer_objection,
         record_checks::results, record_check_notices::refusal_notice,
         record_check_notices::check_certificate, record_check_notices::reads,
+        ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
+        exchange::register_department, exchange::register_agreement, exchange::show_agreement,
+        exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,
+        requests::results, requests::deliver_feedback, requests::prepare_handover,
+        requests::acknowledge_handover, requests::file,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)

@@ -12,8 +12,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use zhengming::database::Database;
+use zhengming::ledger::LedgerSettings;
 use zhengming::registry::{self, City, County, Officer, Station};
-use zhengming::server::{RunningServer, load_policy};
+use zhengming::server::{RunningServer, ServerOptions, load_policy};
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
@@ -70,7 +71,26 @@ fn officer(id: &str, role: Role) -> Officer {
 }
 
 impl TestServer {
+    /// Starts a server that accepts dates back to 1926: the tests replay situations dated in
+    /// the 2015 transition window and in November 2026.
     pub async fn start() -> TestServer {
+        TestServer::start_with(ServerOptions {
+            backdate_days: 36_500,
+            ledger: None,
+        })
+        .await
+    }
+
+    /// Starts like [`TestServer::start`], sealing the ledger with `ledger` when given.
+    pub async fn start_with_ledger(ledger: Option<LedgerSettings>) -> TestServer {
+        TestServer::start_with(ServerOptions {
+            backdate_days: 36_500,
+            ledger,
+        })
+        .await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> TestServer {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -119,10 +139,14 @@ impl TestServer {
             );
         }
         let policies = load_policy(None).expect("bundled policy loads");
-        let server =
-            RunningServer::start(&database, policies, SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .expect("server starts");
+        let server = RunningServer::start_with(
+            &database,
+            policies,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            options,
+        )
+        .await
+        .expect("server starts");
         let base = format!("http://{}", server.address);
         TestServer {
             server: Some(server),
@@ -175,6 +199,30 @@ impl TestServer {
         let (status, answer) = self.post(officer, "/v1/applications", body).await;
         assert_eq!(status, StatusCode::CREATED, "submission answered {answer}");
         answer["application_id"].as_str().expect("id").to_string()
+    }
+
+    /// Stops the HTTP server (and its sealer) but keeps the database open.
+    pub async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops");
+        }
+    }
+
+    /// Starts a new server on the same database, as after a restart; returns the server's
+    /// start-up error, if any.
+    pub async fn restart(&mut self, ledger: Option<LedgerSettings>) -> anyhow::Result<()> {
+        self.stop_server().await;
+        let database = self.database.as_ref().expect("database is open");
+        let policies = load_policy(None).expect("bundled policy loads");
+        let address = SocketAddr::from(([127, 0, 0, 1], 0));
+        let options = ServerOptions {
+            backdate_days: 36_500,
+            ledger,
+        };
+        let server = RunningServer::start_with(database, policies, address, options).await?;
+        self.base = format!("http://{}", server.address);
+        self.server = Some(server);
+        Ok(())
     }
 
     pub async fn stop(mut self) {

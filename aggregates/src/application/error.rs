@@ -67,6 +67,16 @@ impl ApplicationError {
         }
     }
 
+    /// The application's stored history fails hash-chain verification, so no command may
+    /// append to it until an inspector has examined it (HTTP 409).
+    pub fn history_damaged(found: &crate::chain::ChainBreak) -> Self {
+        let message = format!(
+            "the history of this application fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
+            found.damage, found.sequence
+        );
+        Self::conflict("history_damaged", message)
+    }
+
     /// Returns the stable error code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -145,9 +145,9 @@ impl Application {
                 message,
             ));
         }
-        let applicant = validate_person(&command.applicant, "applicant")?;
+        let applicant = validate_person(&command.applicant, "applicant", command.decision_date)?;
         let agent = match &command.agent {
-            Some(agent) => Some(validate_person(agent, "agent")?),
+            Some(agent) => Some(validate_person(agent, "agent", command.decision_date)?),
             None => None,
         };
         require_text(&command.purpose, "purpose")?;
@@ -534,15 +534,37 @@ fn screening_error(error: ScreeningError) -> ApplicationError {
     }
 }
 
-fn validate_person(input: &PersonInput, field: &str) -> Result<Person> {
-    require_text(&input.name, &format!("{field}.name"))?;
+/// Longest name accepted, in characters; the longest names on Chinese ID cards, including
+/// transliterated names of minority languages, are well below it.
+const MAX_NAME_CHARS: usize = 64;
+
+fn validate_person(input: &PersonInput, field: &str, decision_date: NaiveDate) -> Result<Person> {
+    let name_field = format!("{field}.name");
+    require_text(&input.name, &name_field)?;
+    if input.name.trim().chars().count() > MAX_NAME_CHARS {
+        let message = format!(
+            "{name_field} has more than {MAX_NAME_CHARS} characters; give the name as on the ID card"
+        );
+        return Err(ApplicationError::invalid(
+            "name_too_long",
+            &name_field,
+            message,
+        ));
+    }
+    let id_field = format!("{field}.id_number");
     let id_number = IdNumber::parse(input.id_number.trim()).map_err(|error| {
-        ApplicationError::invalid(
-            "invalid_id_number",
-            &format!("{field}.id_number"),
-            error.to_string(),
-        )
+        ApplicationError::invalid("invalid_id_number", &id_field, error.to_string())
     })?;
+    if id_number.birth_date() > decision_date {
+        let message = format!(
+            "{id_field} encodes a birth date after the decision date; re-read the number from the card"
+        );
+        return Err(ApplicationError::invalid(
+            "invalid_id_number",
+            &id_field,
+            message,
+        ));
+    }
     Ok(Person {
         name: input.name.trim().to_string(),
         id_number,

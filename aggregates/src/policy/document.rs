@@ -30,6 +30,7 @@ pub struct PolicyDocument {
     pub gates: Vec<Rule>,
     pub matters: Vec<Matter>,
     pub criminal_records: CriminalRecordPolicy,
+    pub exchange: crate::exchange::policy::ExchangePolicy,
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
@@ -51,6 +52,7 @@ impl PolicyDocument {
         if self.transition.end < self.transition.start {
             return Err(invalid("transition", "end is before start"));
         }
+        self.exchange.check()?;
         let kinds = index_kinds(self.kinds)?;
         let principles = index_principles(self.principles)?;
         let mut rule_ids = BTreeSet::new();
@@ -75,6 +77,7 @@ impl PolicyDocument {
             transition: self.transition,
             calendar,
             criminal_records: self.criminal_records,
+            exchange: self.exchange,
         })
     }
 }

@@ -1,0 +1,320 @@
+//! The sealer: appends every event, in global order, as a leaf of the ledger's Merkle tree,
+//! signs a checkpoint of the tree at a fixed interval and exports it to the checkpoint
+//! directory.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aggregates::chain::{self, StoredEvent};
+use aggregates::ledger::{self, Checkpoint, LEDGER_ID, Ledger, LedgerCommand};
+use aggregates::merkle::{self, Frontier, Hash};
+use anyhow::Context;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, EventStore};
+use futures_util::TryStreamExt;
+use sqlx::{PgPool, Row};
+use tokio::sync::watch;
+
+use super::directory::CheckpointDirectory;
+use super::keys::LedgerKey;
+use super::records;
+use crate::store::ChainedEventRepository;
+
+/// Events read and sealed per database round trip.
+const BATCH: i64 = 2000;
+
+/// How the ledger is sealed and where checkpoints go.
+#[derive(Clone)]
+pub struct LedgerSettings {
+    pub key: LedgerKey,
+    pub directory: CheckpointDirectory,
+    /// Time between two sealing rounds; a checkpoint follows a commit within about this time.
+    pub interval: Duration,
+}
+
+/// The sealing task's state: the tree so far and the last checkpoint.
+pub struct Sealer {
+    pool: PgPool,
+    settings: LedgerSettings,
+    store: PersistedEventStore<ChainedEventRepository, Ledger>,
+    frontier: Frontier,
+    last_position: i64,
+    checkpointed_size: u64,
+    /// Whether an event other than a checkpoint was sealed since the last checkpoint. A
+    /// checkpoint event alone does not call for a new checkpoint, or the sealer would sign one
+    /// every round; it is covered by the next checkpoint after further events.
+    pending: bool,
+}
+
+impl Sealer {
+    /// Prepares sealing: publishes the public key, checks the database against the newest
+    /// exported checkpoint, and rebuilds the tree from the stored leaves.
+    ///
+    /// # Errors
+    /// Fails when the database's ledger is behind or disagrees with the exported checkpoints
+    /// (a restored old backup, or rewritten history), or when the stored leaves do not match
+    /// the database's own last checkpoint.
+    pub async fn open(pool: &PgPool, settings: LedgerSettings) -> anyhow::Result<Sealer> {
+        settings.directory.publish_key(&settings.key.public())?;
+        let checkpoints = records::database_checkpoints(pool).await?;
+        check_not_behind(&checkpoints, &settings.directory)?;
+        let last = checkpoints.last();
+        let mut frontier = Frontier::default();
+        let mut last_position = 0i64;
+        let mut pending = false;
+        let mut rows = sqlx::query(
+            "SELECT global_position, aggregate_type, leaf_hash FROM ledger_leaves ORDER BY leaf_index",
+        )
+        .fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            let leaf: Vec<u8> = row.try_get("leaf_hash")?;
+            let leaf: Hash = leaf
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored leaf is not 32 bytes"))?;
+            frontier.push(leaf);
+            last_position = row.try_get("global_position")?;
+            let checkpointed = last.map_or(0, |last| last.tree_size);
+            if frontier.size() > checkpointed
+                && row.try_get::<String, _>("aggregate_type")? != Ledger::TYPE
+            {
+                pending = true;
+            }
+            if let Some(last) = last.filter(|last| last.tree_size == frontier.size()) {
+                anyhow::ensure!(
+                    ledger::encode_hash(&frontier.root()) == last.root,
+                    "the stored ledger leaves do not match the database's checkpoint of tree size {}; run `zhengming verify`",
+                    last.tree_size
+                );
+            }
+        }
+        drop(rows);
+        let checkpointed_size = last.map_or(0, |last| last.tree_size);
+        anyhow::ensure!(
+            frontier.size() >= checkpointed_size,
+            "the database's last checkpoint covers {checkpointed_size} leaves but only {} are stored; run `zhengming verify`",
+            frontier.size()
+        );
+        if let Some(last) = last {
+            settings.directory.publish(last)?;
+        }
+        let store = PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()));
+        tracing::info!(
+            leaves = frontier.size(),
+            checkpointed_size,
+            key_id = settings.key.key_id,
+            directory = %settings.directory.path.display(),
+            "ledger sealer ready"
+        );
+        Ok(Sealer {
+            pool: pool.clone(),
+            settings,
+            store,
+            frontier,
+            last_position,
+            checkpointed_size,
+            pending,
+        })
+    }
+
+    /// Seals every round until `stopped` turns true, then seals once more so that events
+    /// committed before shutdown are covered.
+    pub async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        let mut last_error: Option<String> = None;
+        loop {
+            // The first round waits one interval too, so a start is never slowed by sealing.
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.interval) => {}
+                _ = stopped.wait_for(|stop| *stop) => {}
+            }
+            let stopping = *stopped.borrow();
+            match self.seal().await {
+                Ok(_) => last_error = None,
+                Err(error) => {
+                    // The same failure repeats every round; log it when it first appears.
+                    let text = format!("{error:#}");
+                    if last_error.as_deref() != Some(text.as_str()) {
+                        tracing::error!(cause = %text, "sealing the ledger failed");
+                    }
+                    last_error = Some(text);
+                }
+            }
+            if stopping {
+                break;
+            }
+        }
+        tracing::info!(leaves = self.frontier.size(), "ledger sealer stopped");
+    }
+
+    /// Appends the events committed since the last round and, when any was not a checkpoint,
+    /// signs, records and exports a checkpoint. Returns the new checkpoint, if any.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read or written, when an event no longer matches its
+    /// own hash (damaged history is never sealed), or when exporting fails.
+    pub async fn seal(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+        while self.append_batch().await? {}
+        if !self.pending || self.frontier.size() <= self.checkpointed_size {
+            return Ok(None);
+        }
+        let root = ledger::encode_hash(&self.frontier.root());
+        let checkpoint = self.settings.key.sign(self.frontier.size(), &root);
+        self.record(checkpoint.clone()).await?;
+        self.checkpointed_size = checkpoint.tree_size;
+        self.pending = false;
+        self.settings
+            .directory
+            .publish(&checkpoint)
+            .context("exporting the checkpoint failed")?;
+        tracing::info!(
+            tree_size = checkpoint.tree_size,
+            root = checkpoint.root,
+            "checkpoint signed"
+        );
+        Ok(Some(checkpoint))
+    }
+
+    async fn record(&self, checkpoint: Checkpoint) -> anyhow::Result<()> {
+        let mut context = self.store.load_aggregate(LEDGER_ID).await?;
+        let sink = EventSink::default();
+        context
+            .aggregate
+            .handle(LedgerCommand::RecordCheckpoint(checkpoint), &(), &sink)
+            .await?;
+        let metadata = HashMap::from([
+            ("actor".to_string(), "ledger-sealer".to_string()),
+            ("key_id".to_string(), self.settings.key.key_id.clone()),
+        ]);
+        self.store
+            .commit(sink.collect().await, context, metadata)
+            .await
+            .context("recording the checkpoint failed")?;
+        Ok(())
+    }
+
+    /// Seals up to one batch of events; returns whether there may be more.
+    async fn append_batch(&mut self) -> anyhow::Result<bool> {
+        let rows = sqlx::query(
+            "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+        )
+        .bind(self.last_position)
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let mut batch = LeafBatch::default();
+        for row in &rows {
+            let position: i64 = row.try_get("global_position")?;
+            let event = records::stored_event(row)?;
+            let leaf = sealable_leaf(&event)
+                .with_context(|| format!("event at global position {position} cannot be sealed"))?;
+            batch.push(self.frontier.size() + batch.len(), position, &event, leaf);
+        }
+        batch.insert(&self.pool).await?;
+        for (index, leaf) in batch.leaves.iter().enumerate() {
+            self.frontier.push(*leaf);
+            self.pending |= batch.aggregate_types[index] != Ledger::TYPE;
+        }
+        self.last_position = *batch.positions.last().expect("the batch is not empty");
+        Ok(rows.len() as i64 == BATCH)
+    }
+}
+
+/// Computes the leaf of an event after checking that the event still matches its own hash.
+fn sealable_leaf(event: &StoredEvent) -> anyhow::Result<Hash> {
+    let text = |key: &str| event.metadata.get(key).and_then(|value| value.as_str());
+    let (Some(hash), Some(prev_hash)) = (text(chain::HASH_KEY), text(chain::PREV_HASH_KEY)) else {
+        anyhow::bail!("its metadata lacks hash or prev_hash; run `zhengming verify`");
+    };
+    let stored = ledger::decode_hash(hash).context("its hash is not 64 hexadecimal digits")?;
+    let computed = chain::event_hash(event, event.sequence, prev_hash)?;
+    anyhow::ensure!(
+        computed == hash,
+        "its content no longer matches its hash; run `zhengming verify`"
+    );
+    Ok(merkle::leaf_hash(&ledger::leaf_data(
+        event, &stored, prev_hash,
+    )?))
+}
+
+/// Leaves of one round, inserted with one statement.
+#[derive(Default)]
+struct LeafBatch {
+    indexes: Vec<i64>,
+    positions: Vec<i64>,
+    aggregate_types: Vec<String>,
+    aggregate_ids: Vec<String>,
+    sequences: Vec<i64>,
+    leaves: Vec<Hash>,
+}
+
+impl LeafBatch {
+    fn len(&self) -> u64 {
+        self.leaves.len() as u64
+    }
+
+    fn push(&mut self, index: u64, position: i64, event: &StoredEvent, leaf: Hash) {
+        self.indexes.push(index as i64);
+        self.positions.push(position);
+        self.aggregate_types.push(event.aggregate_type.clone());
+        self.aggregate_ids.push(event.aggregate_id.clone());
+        self.sequences.push(event.sequence as i64);
+        self.leaves.push(leaf);
+    }
+
+    async fn insert(&self, pool: &PgPool) -> anyhow::Result<()> {
+        let leaves: Vec<Vec<u8>> = self.leaves.iter().map(|leaf| leaf.to_vec()).collect();
+        sqlx::query(
+            "INSERT INTO ledger_leaves (leaf_index, global_position, aggregate_type, aggregate_id, sequence, leaf_hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[])",
+        )
+        .bind(&self.indexes)
+        .bind(&self.positions)
+        .bind(&self.aggregate_types)
+        .bind(&self.aggregate_ids)
+        .bind(&self.sequences)
+        .bind(&leaves)
+        .execute(pool)
+        .await
+        .context("storing ledger leaves failed; is another sealer running on this database?")?;
+        Ok(())
+    }
+}
+
+/// Rejects a database whose ledger is behind, or disagrees with, the newest exported
+/// checkpoint.
+///
+/// # Errors
+/// Returns the reason, for the operator.
+pub fn check_not_behind(
+    checkpoints: &[Checkpoint],
+    directory: &CheckpointDirectory,
+) -> anyhow::Result<()> {
+    let exported = directory.checkpoints()?;
+    let Some(newest) = exported.last() else {
+        return Ok(());
+    };
+    let database_size = checkpoints.last().map_or(0, |last| last.tree_size);
+    anyhow::ensure!(
+        database_size >= newest.tree_size,
+        "the database's ledger is behind the exported checkpoints: its newest checkpoint covers {database_size} events, \
+         but {} holds a checkpoint of {} events. The database was probably restored from an old backup; \
+         restore the newest backup, or have the loss investigated, before serving",
+        directory.path.display(),
+        newest.tree_size
+    );
+    let matching = checkpoints
+        .iter()
+        .find(|checkpoint| checkpoint.tree_size == newest.tree_size);
+    anyhow::ensure!(
+        matching.is_some_and(|checkpoint| checkpoint.root == newest.root),
+        "the database's ledger disagrees with the exported checkpoint of {} events in {}: history was rewritten or forked; \
+         run `zhengming verify` before serving",
+        newest.tree_size,
+        directory.path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! What the API does when a row was forged or history was changed behind its back: it answers
+//! from the verified event log, and refuses to append to a chain that fails verification.
+
+mod common;
+
+use common::{TestServer, kinship_request};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Issues a kinship certificate; returns the application id and the certificate number.
+async fn issued_certificate(server: &TestServer) -> (String, String) {
+    let id = server.submit("hh", kinship_request()).await;
+    let base = format!("/v1/applications/{id}");
+    let steps = [
+        (
+            "evidence",
+            json!({"source": "household_archives", "reference": "A-1", "result": "confirmed"}),
+        ),
+        (
+            "signature",
+            json!({"signer": "applicant", "name": "张伟", "phone": "13904310000"}),
+        ),
+        (
+            "issuance",
+            json!({"seal": "household_seal", "date": "2026-11-03"}),
+        ),
+    ];
+    let mut last = Value::Null;
+    for (step, body) in steps {
+        let (status, answer) = server.post("hh", &format!("{base}/{step}"), body).await;
+        assert_eq!(status, StatusCode::OK, "{step}: {answer}");
+        last = answer;
+    }
+    let number = last["certificate_number"].as_str().expect("number");
+    (id, number.to_string())
+}
+
+/// Waits until the public check finds `number` or a second has passed; returns the last answer.
+async fn public_check(server: &TestServer, number: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/certificates/{number}");
+    let mut answer = server.get(None, &path).await;
+    for _ in 0..50 {
+        if answer.0 != StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        answer = server.get(None, &path).await;
+    }
+    answer
+}
+
+/// Runs SQL with the append-only triggers disabled, as a superuser could.
+async fn as_superuser(server: &TestServer, statement: &str) {
+    let mut tx = server.pool().begin().await.expect("transaction");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("superuser disables triggers");
+    sqlx::query(statement)
+        .execute(&mut *tx)
+        .await
+        .expect("tampering statement runs");
+    tx.commit().await.expect("tampering commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_certificate_row_is_rejected() {
+    let server = TestServer::start().await;
+    let (id, number) = issued_certificate(&server).await;
+    let (status, answer) = public_check(&server, &number).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    // A row naming a real application under another number, and one naming no application.
+    let unissued = server.submit("hh", kinship_request()).await;
+    for (forged, application) in [("S1-2026-99999999", &id), ("S1-2026-99999998", &unissued)] {
+        sqlx::query(
+            "INSERT INTO certificate_view (certificate_number, application_id, kind, station_code, issued_on, status)
+             VALUES ($1, $2, 'kinship', 'S1', '2026-11-03', 'valid')",
+        )
+        .bind(forged)
+        .bind(application)
+        .execute(server.pool())
+        .await
+        .expect("forged row is written");
+        let (status, answer) = server
+            .get(None, &format!("/v1/certificates/{forged}"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{forged}: {answer}");
+        assert_eq!(answer["error"]["code"], "certificate_not_found");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_history_blocks_commands() {
+    let server = TestServer::start().await;
+    let (issued, number) = issued_certificate(&server).await;
+    assert_eq!(public_check(&server, &number).await.0, StatusCode::OK);
+    let open = server.submit("hh", kinship_request()).await;
+    for id in [&issued, &open] {
+        as_superuser(
+            &server,
+            &format!(
+                "UPDATE events SET payload = json_build_object('ApplicationSubmitted', (payload->'ApplicationSubmitted')::jsonb || '{{\"purpose\": \"rewritten\"}}'::jsonb)
+                  WHERE aggregate_id = '{id}' AND sequence = 1"
+            ),
+        )
+        .await;
+    }
+    let before = server.event_count().await;
+
+    let (status, answer) = server
+        .post(
+            "hh",
+            &format!("/v1/applications/{open}/evidence"),
+            json!({"source": "household_archives", "reference": "A-9", "result": "confirmed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "history_damaged");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(message.contains("sequence 1"), "{message}");
+    assert_eq!(server.event_count().await, before, "nothing is appended");
+
+    let (status, answer) = server
+        .get(Some("hh"), &format!("/v1/applications/{open}"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "history_damaged");
+
+    // The history is still shown, with the damage named, so that it can be examined.
+    let (status, history) = server
+        .get(Some("hh"), &format!("/v1/applications/{open}/history"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(history["chain_verified"], false);
+    assert_eq!(history["first_break"]["sequence"], 1);
+    assert_eq!(history["first_break"]["damage"], "content_changed");
+
+    // The public check does not vouch for a certificate whose history fails verification.
+    let (status, answer) = server
+        .get(None, &format!("/v1/certificates/{number}"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "history_damaged");
+    server.stop().await;
+}
