@@ -7,6 +7,7 @@
 //! * [`id_number`]: citizen ID numbers (GB 11643-1999).
 //! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
 //! * [`record_check`]: the no-criminal-record certificate, its investigation and objections.
+//! * [`unit_visit`]: unit verification visits (单位核查) and their certificates.
 //! * [`ledger`]: the global ledger's leaves and its signed checkpoints.
 //! * [`merkle`]: RFC 6962 Merkle tree hashing and proofs.
 
@@ -19,3 +20,4 @@ pub mod ledger;
 pub mod merkle;
 pub mod policy;
 pub mod record_check;
+pub mod unit_visit;

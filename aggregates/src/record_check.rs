@@ -15,7 +15,7 @@ use crate::application::{ApplicationError, ApplicationServices, Person};
 pub mod access;
 pub mod commands;
 pub mod events;
-mod handle;
+pub(crate) mod handle;
 pub(crate) mod input;
 mod objection;
 mod policy;
@@ -25,7 +25,7 @@ mod tests;
 pub use commands::*;
 pub use events::RecordCheckEvent;
 pub use policy::{
-    CriminalRecordPolicy, Purpose, QualifyingRule, RecordSource, UNQUALIFIED_RULE_ID,
+    CriminalRecordPolicy, Purpose, QualifyingRule, RecordSource, UNQUALIFIED_RULE_ID, UnitType,
     UnitVerificationPolicy,
 };
 

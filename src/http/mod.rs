@@ -22,12 +22,13 @@ use crate::store::ApplicationStore;
 pub mod applications;
 mod auth;
 pub mod error;
-pub mod ledger;
 pub mod exchange;
+pub mod ledger;
 mod openapi;
 pub mod record_check_notices;
 pub mod record_checks;
 pub mod records;
+pub mod unit_visits;
 
 use error::ApiError;
 
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/certificates/{number}", get(records::check_certificate))
         .merge(record_check_routes())
+        .merge(unit_visit_routes())
         .route(
             "/v1/ledger/checkpoints/latest",
             get(ledger::latest_checkpoint),
@@ -163,6 +165,27 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Routes of unit verification visits (`/v1/unit-visits`).
+fn unit_visit_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/unit-visits", post(unit_visits::register))
+        .route("/v1/unit-visits/{id}", get(unit_visits::show))
+        .route(
+            "/v1/unit-visits/{id}/findings",
+            post(unit_visits::record_findings),
+        )
+        .route(
+            "/v1/unit-visits/{id}/certificate-approval",
+            post(unit_visits::approve_certificate),
+        )
+        .route(
+            "/v1/unit-visits/{id}/certificate",
+            post(unit_visits::issue_certificate),
+        )
+        .route("/v1/unit-visits/{id}/results", get(unit_visits::results))
+        .route("/v1/unit-visits/{id}/reads", get(unit_visits::reads))
 }
 
 /// Routes of no-criminal-record applications (`/v1/record-checks`).

@@ -4,7 +4,9 @@ use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
-use super::{applications, error, ledger, record_check_notices, record_checks, records};
+use super::{
+    applications, error, ledger, record_check_notices, record_checks, records, unit_visits,
+};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -19,6 +21,9 @@ use super::{applications, error, ledger, record_check_notices, record_checks, re
         record_checks::extend_objection, record_checks::recheck, record_checks::answer_objection,
         record_checks::results, record_check_notices::refusal_notice,
         record_check_notices::check_certificate, record_check_notices::reads,
+        unit_visits::register, unit_visits::show, unit_visits::record_findings,
+        unit_visits::approve_certificate, unit_visits::issue_certificate, unit_visits::results,
+        unit_visits::reads,
         ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
         exchange::register_department, exchange::register_agreement, exchange::show_agreement,
         exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,

@@ -316,7 +316,7 @@ impl RecordCheck {
     }
 }
 
-fn check_handling_role(actor: &Actor, rules: &CriminalRecordPolicy) -> Result<()> {
+pub(crate) fn check_handling_role(actor: &Actor, rules: &CriminalRecordPolicy) -> Result<()> {
     if rules.handling_roles.contains(&actor.role) {
         return Ok(());
     }
@@ -335,7 +335,7 @@ fn check_handling_role(actor: &Actor, rules: &CriminalRecordPolicy) -> Result<()
 
 /// Reads a result under the policy options: administrative violations and sealed juvenile
 /// records count as records only where the policy version says so.
-fn counts_as_record(result: CheckResult, rules: &CriminalRecordPolicy) -> bool {
+pub(crate) fn counts_as_record(result: CheckResult, rules: &CriminalRecordPolicy) -> bool {
     match result {
         CheckResult::NoRecord => false,
         CheckResult::CriminalRecord => true,

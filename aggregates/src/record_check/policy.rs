@@ -51,12 +51,22 @@ pub struct RecordSource {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitVerificationPolicy {
+    /// Unit types a visit may name, qualifying or not.
+    pub unit_types: Vec<UnitType>,
     pub purposes: Vec<Purpose>,
     /// Rules read in order; the first whose unit type and purpose match qualifies the visit.
     pub qualifying: Vec<QualifyingRule>,
     /// The refusal principle for a unit no rule qualifies.
     pub refusal_principle: String,
     pub refusal_referral: String,
+}
+
+/// A kind of unit that may visit, such as a state organ or a private employer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitType {
+    pub code: String,
+    pub description: String,
 }
 
 /// Unit types that qualify for unit verification for the listed purposes.
@@ -70,6 +80,16 @@ pub struct QualifyingRule {
 
 /// Id recorded for the refusal of a visit that no qualifying rule matches.
 pub const UNQUALIFIED_RULE_ID: &str = "unit_verification.unqualified";
+
+impl UnitVerificationPolicy {
+    /// Returns the first rule that qualifies a unit of `unit_type` visiting for `purpose`.
+    pub fn qualifying_rule(&self, unit_type: &str, purpose: &str) -> Option<&QualifyingRule> {
+        self.qualifying.iter().find(|rule| {
+            rule.unit_types.iter().any(|code| code == unit_type)
+                && rule.purposes.iter().any(|code| code == purpose)
+        })
+    }
+}
 
 impl CriminalRecordPolicy {
     /// Returns the purpose of a certificate application with `code`, if the policy lists it.
@@ -99,7 +119,7 @@ impl CriminalRecordPolicy {
     /// # Errors
     /// Fails on an empty or duplicate code, no mandatory source, no handling role, an
     /// extended objection deadline shorter than the ordinary one, or a qualifying rule that
-    /// names an unknown visit purpose.
+    /// names an unknown unit type or visit purpose.
     pub fn check(&self, principles: &BTreeSet<&str>) -> Result<(), PolicyError> {
         let invalid = |field: &str, message: &str| PolicyError::Invalid {
             field: format!("criminal_records.{field}"),
@@ -130,7 +150,17 @@ impl CriminalRecordPolicy {
                 "is not a principle of this policy",
             ));
         }
+        unique_codes(visits.unit_types.iter().map(|t| t.code.as_str()))
+            .map_err(|message| invalid("unit_verification.unit_types", &message))?;
         for rule in &visits.qualifying {
+            let unknown_type = rule
+                .unit_types
+                .iter()
+                .find(|code| !visits.unit_types.iter().any(|t| &t.code == *code));
+            if let Some(code) = unknown_type {
+                let message = format!("rule {} names unknown unit type {code}", rule.id);
+                return Err(invalid("unit_verification.qualifying", &message));
+            }
             let unknown = rule
                 .purposes
                 .iter()
