@@ -597,3 +597,31 @@ async fn results_reads_are_restricted_and_recorded() {
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_naming_source_is_rejected() {
+    let server = TestServer::start().await;
+    let id = submit(&server).await;
+    check_all(&server, &id, |source| {
+        if source == "drug_control_system" {
+            "criminal_record"
+        } else {
+            "no_record"
+        }
+    })
+    .await;
+    let before = server.event_count().await;
+    let explanation = "The drug_control_system holds an entry, so no certificate can be issued.";
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("/v1/record-checks/{id}/refusal"),
+            json!({"explanation": explanation, "date": "2026-11-04"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "record_details_disclosed");
+    assert_eq!(body["error"]["field"], "explanation");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}

@@ -291,3 +291,70 @@ async fn findings_reads_restricted_and_recorded() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_log_spans_both_workflows() {
+    let mut server = TestServer::start().await;
+    add_inspector(&mut server).await;
+    let (visit_id, _) = register(&server, "judicial_organ", "case_handling").await;
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("/v1/unit-visits/{visit_id}/findings"),
+            findings(&MANDATORY),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let form = json!({
+        "applicant": {"name": "李娜", "id_number": "220104200002290047"},
+        "purpose": "going_abroad",
+        "destination": "Consulate General of Canada",
+        "decision_date": "2026-11-02"
+    });
+    let (status, body) = server.post("hh", "/v1/record-checks", form).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let check_id = body["application_id"].as_str().expect("id").to_string();
+
+    let (status, body) = server
+        .get(
+            Some("ld"),
+            &format!("/v1/unit-visits/{visit_id}/results?purpose=approval"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .get(
+            Some("in"),
+            &format!("/v1/record-checks/{check_id}/results?purpose=inspection"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, log) = server.get(Some("in"), "/v1/record-reads").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log.as_array().map(Vec::len), Some(2), "{log}");
+    assert_eq!(log[0]["case_type"], "record_check");
+    assert_eq!(log[0]["case_id"], check_id.as_str());
+    assert_eq!(log[0]["case_station"], "S1");
+    assert_eq!(log[0]["reader_station"], "S2");
+    assert_eq!(log[0]["purpose"], "inspection");
+    assert_eq!(log[1]["case_type"], "unit_visit");
+    assert_eq!(log[1]["reader"], "ld");
+
+    let (status, log) = server.get(Some("in"), "/v1/record-reads?reader=ld").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log.as_array().map(Vec::len), Some(1), "{log}");
+    let (status, log) = server.get(Some("in"), "/v1/record-reads?station=S2").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log.as_array().map(Vec::len), Some(0), "{log}");
+
+    let (status, log) = server.get(Some("ld"), "/v1/record-reads").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log.as_array().map(Vec::len), Some(2), "{log}");
+    let (status, body) = server.get(Some("ld"), "/v1/record-reads?station=S2").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = server.get(Some("hh"), "/v1/record-reads").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "reads_access_denied");
+    server.stop().await;
+}

@@ -27,6 +27,7 @@ pub mod ledger;
 mod openapi;
 pub mod record_check_notices;
 pub mod record_checks;
+pub mod record_reads;
 pub mod records;
 pub mod unit_visits;
 
@@ -171,6 +172,7 @@ pub fn router(state: AppState) -> Router {
 fn unit_visit_routes() -> Router<AppState> {
     Router::new()
         .route("/v1/unit-visits", post(unit_visits::register))
+        .route("/v1/record-reads", get(record_reads::read_log))
         .route("/v1/unit-visits/{id}", get(unit_visits::show))
         .route(
             "/v1/unit-visits/{id}/findings",

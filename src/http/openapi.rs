@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
 use super::{
-    applications, error, ledger, record_check_notices, record_checks, records, unit_visits,
+    applications, error, ledger, record_check_notices, record_checks, record_reads, records,
+    unit_visits,
 };
 
 #[derive(utoipa::OpenApi)]
@@ -23,7 +24,7 @@ use super::{
         record_check_notices::check_certificate, record_check_notices::reads,
         unit_visits::register, unit_visits::show, unit_visits::record_findings,
         unit_visits::approve_certificate, unit_visits::issue_certificate, unit_visits::results,
-        unit_visits::reads,
+        unit_visits::reads, record_reads::read_log,
         ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
         exchange::register_department, exchange::register_agreement, exchange::show_agreement,
         exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,

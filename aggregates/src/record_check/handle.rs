@@ -45,11 +45,11 @@ impl RecordCheck {
             RecordCheckCommand::CheckSource(command) => self.check_source(command, policy),
             RecordCheckCommand::Approve(command) => self.approve(command, policy),
             RecordCheckCommand::Issue(command) => self.issue(command, policy),
-            RecordCheckCommand::Refuse(command) => self.refuse(command),
+            RecordCheckCommand::Refuse(command) => self.refuse(command, policy),
             RecordCheckCommand::FileObjection(command) => self.file_objection(command, policy),
             RecordCheckCommand::ExtendObjection(command) => self.extend_objection(command, policy),
             RecordCheckCommand::Recheck(command) => self.recheck(command, policy),
-            RecordCheckCommand::AnswerObjection(command) => self.answer_objection(command),
+            RecordCheckCommand::AnswerObjection(command) => self.answer_objection(command, policy),
         }
     }
 
@@ -287,7 +287,7 @@ impl RecordCheck {
         }])
     }
 
-    fn refuse(&self, command: WrittenAct) -> Result<Vec<RecordCheckEvent>> {
+    fn refuse(&self, command: WrittenAct, policy: &Policy) -> Result<Vec<RecordCheckEvent>> {
         self.require_investigating()?;
         if !self.record_found {
             return Err(ApplicationError::conflict(
@@ -296,6 +296,7 @@ impl RecordCheck {
             ));
         }
         require_explanation(&command.text, "explanation")?;
+        check_no_record_details(&command.text, "explanation", &policy.criminal_records)?;
         self.check_date(command.date)?;
         Ok(vec![RecordCheckEvent::RecordCheckRefused {
             explanation: command.text.trim().to_string(),
@@ -331,6 +332,43 @@ pub(crate) fn check_handling_role(actor: &Actor, rules: &CriminalRecordPolicy) -
         actor.role.code()
     );
     Err(ApplicationError::forbidden("wrong_role", "role", message))
+}
+
+/// Rejects a text for the applicant that names a record source or a kind of finding, because
+/// refusal notices and objection answers must not reveal record details.
+///
+/// NOTE: this catches source codes, source names and finding codes only. An officer can still
+/// describe a finding in other words, so the leader who approves must read the text.
+pub(crate) fn check_no_record_details(
+    text: &str,
+    field: &str,
+    rules: &CriminalRecordPolicy,
+) -> Result<()> {
+    let lower = text.to_lowercase();
+    let findings = [
+        "criminal_record",
+        "administrative_violation",
+        "sealed_juvenile_record",
+    ];
+    let sources = rules
+        .sources
+        .iter()
+        .flat_map(|source| [source.code.as_str(), source.name.as_str()]);
+    let named = findings
+        .into_iter()
+        .chain(sources)
+        .find(|term| lower.contains(&term.to_lowercase()));
+    if let Some(term) = named {
+        let message = format!(
+            "{field} names {term:?}; texts for the applicant must not reveal record sources or findings, so explain in general terms"
+        );
+        return Err(ApplicationError::rejected(
+            "record_details_disclosed",
+            field,
+            message,
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a result under the policy options: administrative violations and sealed juvenile

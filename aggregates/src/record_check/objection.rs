@@ -3,7 +3,7 @@
 
 use super::commands::*;
 use super::events::RecordCheckEvent;
-use super::handle::status_name;
+use super::handle::{check_no_record_details, status_name};
 use super::input::{require_explanation, require_text};
 use super::{RecordCheck, RecordCheckStatus};
 use crate::application::{ApplicationError, Result};
@@ -130,6 +130,7 @@ impl RecordCheck {
     pub(super) fn answer_objection(
         &self,
         command: AnswerObjection,
+        policy: &Policy,
     ) -> Result<Vec<RecordCheckEvent>> {
         let objection = self.open_objection()?;
         if command.actor.role != Role::StationLeader {
@@ -151,6 +152,11 @@ impl RecordCheck {
             ));
         }
         require_explanation(&command.explanation, "explanation")?;
+        check_no_record_details(
+            &command.explanation,
+            "explanation",
+            &policy.criminal_records,
+        )?;
         if command.date < objection.filed_on {
             let message = format!(
                 "date {} is before the objection was filed on {}",

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::test::TestFramework;
 
 use super::*;
-use crate::application::{Actor, ApplicationServices, PersonInput};
+use crate::application::{Actor, ApplicationError, ApplicationServices, PersonInput};
 use crate::policy::{Policy, PolicyBook, Role, bundled};
 
 type Framework = TestFramework<RecordCheck>;
@@ -205,4 +205,26 @@ fn objection_overdue_only_after_due_date() {
         ..objection
     };
     assert!(!answered.is_overdue(date("2026-12-30")));
+}
+
+#[test]
+fn refusal_text_hides_record_details() {
+    let rules = &services().policies.current().criminal_records.clone();
+    let cases = [
+        "The national_offenders_database lists a conviction.",
+        "A SEALED_JUVENILE_RECORD was found in the archive.",
+        "全国违法犯罪人员信息资源库 shows an entry for you.",
+    ];
+    for text in cases {
+        let error = handle::check_no_record_details(text, "explanation", rules)
+            .expect_err("text names a detail");
+        let ApplicationError::Rejected { code, field, .. } = &error else {
+            panic!("expected Rejected for {text:?}, got {error:?}");
+        };
+        assert_eq!(*code, "record_details_disclosed", "{text}");
+        assert_eq!(field, "explanation", "{text}");
+    }
+    let general =
+        "The investigation does not allow this certificate; you may object at the station.";
+    assert!(handle::check_no_record_details(general, "explanation", rules).is_ok());
 }
