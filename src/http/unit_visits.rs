@@ -26,7 +26,7 @@ use super::record_checks::{ResultsQuery, code_of, execute, store_of};
 use super::{ApiJson, AppState, RequestId, today_in_china};
 
 /// The visiting unit.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitBody {
     pub name: String,
