@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::commands::*;
 use super::events::RecordCheckEvent;
-use super::input::{require_explanation, require_text, validate_person};
+use super::input::{china_date, require_explanation, require_text, validate_person};
 use super::{CriminalRecordPolicy, RecordCheck, RecordCheckStatus};
 use crate::application::{Actor, ApplicationError, Result};
 use crate::policy::{Policy, PolicyBook, Role, Seal};
@@ -168,7 +168,7 @@ impl RecordCheck {
         }
         require_text(&command.query_reference, "query_reference")?;
         if let Some(decided) = self.decision_date
-            && command.checked_at.date_naive() < decided
+            && china_date(command.checked_at) < decided
         {
             let message = format!(
                 "checked_at {} is before the decision date {decided}",

@@ -1,6 +1,8 @@
 //! Checks of typed input shared by the criminal-record aggregates. Each failure names the
 //! request field to correct.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use crate::application::{ApplicationError, Person, PersonInput};
 use crate::id_number::IdNumber;
 
@@ -47,4 +49,10 @@ pub(crate) fn validate_person(
         name: input.name.trim().to_string(),
         id_number,
     })
+}
+
+/// Returns the calendar date of `time` in China Standard Time (UTC+8), the time zone that
+/// decision dates are given in.
+pub(crate) fn china_date(time: DateTime<Utc>) -> NaiveDate {
+    (time + chrono::Duration::hours(8)).date_naive()
 }

@@ -4,7 +4,7 @@
 use super::commands::*;
 use super::events::RecordCheckEvent;
 use super::handle::{check_no_record_details, status_name};
-use super::input::{require_explanation, require_text};
+use super::input::{china_date, require_explanation, require_text};
 use super::{RecordCheck, RecordCheckStatus};
 use crate::application::{ApplicationError, Result};
 use crate::policy::{Policy, Role};
@@ -143,7 +143,7 @@ impl RecordCheck {
         let rechecked = self
             .checks
             .iter()
-            .any(|check| check.recheck && check.checked_at.date_naive() >= objection.filed_on);
+            .any(|check| check.recheck && china_date(check.checked_at) >= objection.filed_on);
         if !rechecked {
             return Err(ApplicationError::rejected(
                 "recheck_missing",

@@ -12,7 +12,7 @@ use crate::policy::{Policy, PolicyBook, Role, Seal};
 use crate::record_check::UNQUALIFIED_RULE_ID;
 use crate::record_check::access::check_results_access;
 use crate::record_check::handle::{check_handling_role, counts_as_record};
-use crate::record_check::input::{require_explanation, require_text, validate_person};
+use crate::record_check::input::{china_date, require_explanation, require_text, validate_person};
 
 impl UnitVisit {
     /// Decides the events a command produces.
@@ -209,7 +209,7 @@ impl UnitVisit {
         }
         require_text(&command.query_reference, "query_reference")?;
         require_text(&command.disclosed, "disclosed")?;
-        self.check_date(command.checked_at.date_naive(), "checked_at")?;
+        self.check_date(china_date(command.checked_at), "checked_at")?;
         Ok(vec![UnitVisitEvent::VisitChecked {
             sources,
             query_reference: command.query_reference.trim().to_string(),

@@ -174,3 +174,45 @@ fn staff_id_number_is_validated() {
     assert_eq!(field, "staff.id_number");
     assert!(validate_person(&person("王强", "220104199001011231"), "staff").is_ok());
 }
+
+#[test]
+fn findings_dated_in_china_time() {
+    // 16:30 UTC on 1 November is 00:30 on 2 November in China, the visit date.
+    let findings = RecordVisitFindings {
+        actor: officer("hh", Role::HouseholdOfficer),
+        sources: vec![
+            "national_offenders_database".into(),
+            "provincial_offenders_system".into(),
+            "drug_control_system".into(),
+            "police_integrated_platform".into(),
+            "intelligence_platform".into(),
+        ],
+        query_reference: "Q-1".into(),
+        result: crate::record_check::CheckResult::NoRecord,
+        disclosed: "The staff member was informed that no record was found.".into(),
+        checked_at: "2026-11-01T16:30:00Z".parse().expect("time"),
+    };
+    let mut visit = UnitVisit::default();
+    cqrs_es::Aggregate::apply(&mut visit, registered());
+    let events = visit
+        .decide(
+            UnitVisitCommand::RecordFindings(findings.clone()),
+            &framework_policies(),
+        )
+        .expect("00:30 in China is on the visit date");
+    assert_eq!(events.len(), 1);
+    let early = RecordVisitFindings {
+        checked_at: "2026-11-01T15:30:00Z".parse().expect("time"),
+        ..findings
+    };
+    let error = visit
+        .decide(
+            UnitVisitCommand::RecordFindings(early),
+            &framework_policies(),
+        )
+        .expect_err("23:30 in China is the day before the visit");
+    let ApplicationError::Rejected { field, .. } = &error else {
+        panic!("expected Rejected, got {error:?}");
+    };
+    assert_eq!(field, "checked_at");
+}
