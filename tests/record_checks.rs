@@ -625,3 +625,34 @@ async fn refusal_naming_source_is_rejected() {
     assert_eq!(server.event_count().await, before);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_path_cannot_issue_certificate() {
+    let server = TestServer::start().await;
+    let request = json!({
+        "applicant": {"name": "李娜", "id_number": "220104200002290047"},
+        "unit": {"name": "Foreign consulate", "unit_type": "foreign_consulate", "level": "none", "provincial_rule_requires": true},
+        "matter": "criminal_record",
+        "circumstances": {},
+        "purpose": "emigration visa",
+        "decision_date": "2026-11-02"
+    });
+    let id = server.submit("hh", request).await;
+    let (_, shown) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}"))
+        .await;
+    assert_eq!(shown["outcome"]["kind"], "no_criminal_record", "{shown}");
+    let before = server.event_count().await;
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("/v1/applications/{id}/issuance"),
+            json!({"seal": "official_seal", "date": "2026-11-03"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "record_check_required");
+    assert_eq!(body["error"]["field"], "kind");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}

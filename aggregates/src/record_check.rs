@@ -29,6 +29,9 @@ pub use policy::{
     UnitVerificationPolicy,
 };
 
+/// Catalogue code of the no-criminal-record certificate. Only this workflow issues it.
+pub const CERTIFICATE_KIND: &str = "no_criminal_record";
+
 /// The stage of a no-criminal-record application.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

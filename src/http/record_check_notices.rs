@@ -150,12 +150,12 @@ pub async fn check_certificate(
         .services()
         .policies
         .current()
-        .kind("no_criminal_record")
+        .kind(aggregates::record_check::CERTIFICATE_KIND)
         .map(|kind| kind.name.clone())
         .unwrap_or_default();
     Ok(Json(RecordCertificateCheck {
         certificate_number: number,
-        kind: "no_criminal_record".into(),
+        kind: aggregates::record_check::CERTIFICATE_KIND.into(),
         kind_name,
         station: row.get("station"),
         issued_on,
