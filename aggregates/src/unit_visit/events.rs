@@ -28,6 +28,9 @@ pub struct IntroductionLetter {
 
 /// Every event of a unit verification visit. Payloads carry integers, strings, booleans and
 /// arrays of strings only, so that their canonical encoding is exact.
+// Events are built one command at a time and applied once, so the size of the registration
+// variant costs nothing that boxing would save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UnitVisitEvent {
     /// A unit's staff member presented the letter, and the policy screened the visit.
