@@ -6,6 +6,8 @@
 //! * [`calendar`]: the working-day calendar deadlines are counted in.
 //! * [`id_number`]: citizen ID numbers (GB 11643-1999).
 //! * [`chain`]: the canonical event encoding and the per-aggregate hash chain.
+//! * [`record_check`]: the no-criminal-record certificate, its investigation and objections.
+//! * [`unit_visit`]: unit verification visits (单位核查) and their certificates.
 //! * [`ledger`]: the global ledger's leaves and its signed checkpoints.
 //! * [`merkle`]: RFC 6962 Merkle tree hashing and proofs.
 
@@ -17,3 +19,5 @@ pub mod id_number;
 pub mod ledger;
 pub mod merkle;
 pub mod policy;
+pub mod record_check;
+pub mod unit_visit;

@@ -31,14 +31,18 @@ pub enum Role {
     CaseOfficer,
     /// 所领导: approves where the catalogue requires it.
     StationLeader,
+    /// 督察: a discipline or inspectorate officer who supervises stations and may read
+    /// criminal-record results of any station, each read recorded.
+    Inspector,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::HouseholdOfficer,
         Role::CommunityOfficer,
         Role::CaseOfficer,
         Role::StationLeader,
+        Role::Inspector,
     ];
 
     /// Returns the snake_case code used in the API, the policy and the database.
@@ -48,6 +52,7 @@ impl Role {
             Role::CommunityOfficer => "community_officer",
             Role::CaseOfficer => "case_officer",
             Role::StationLeader => "station_leader",
+            Role::Inspector => "inspector",
         }
     }
 
@@ -185,6 +190,8 @@ pub struct Policy {
     pub matters: BTreeMap<String, Matter>,
     pub transition: TransitionWindow,
     pub calendar: WorkingDayCalendar,
+    /// No-criminal-record certificates and unit verification.
+    pub criminal_records: crate::record_check::CriminalRecordPolicy,
     /// Information items and cadence deadlines of information exchange.
     pub exchange: crate::exchange::policy::ExchangePolicy,
 }

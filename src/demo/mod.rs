@@ -193,6 +193,25 @@ async fn work_the_month(
         desk.handle(situation, case, day, index as u32, &mut outcome)
             .await?;
     }
+    let mut index = 0;
+    for situation in &scenario.record_checks {
+        for _ in 0..situation.count {
+            let day = days[index % days.len()];
+            let desk = &stations[index % stations.len()];
+            desk.record_check(situation, day, index as u32, &mut outcome)
+                .await?;
+            index += 1;
+        }
+    }
+    for situation in &scenario.unit_visits {
+        for _ in 0..situation.count {
+            let day = days[index % days.len()];
+            let desk = &stations[index % stations.len()];
+            desk.unit_visit(situation, day, index as u32, &mut outcome)
+                .await?;
+            index += 1;
+        }
+    }
     for bad in &scenario.bad_inputs {
         let case = cases
             .iter()
@@ -313,6 +332,10 @@ async fn print_summary(
         "public certificate checks answered: {}",
         outcome.public_checks
     );
+    println!("criminal-record checks by final status:");
+    for (status, count) in &outcome.criminal_records {
+        println!("  {status:<40} {count:>4}");
+    }
     for mismatch in &outcome.mismatches {
         println!("MISMATCH: {mismatch}");
     }

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use aggregates::record_check::CheckResult;
+
 use crate::http::applications::{SubmitRequest, UnitBody};
 use crate::registry::City;
 
@@ -115,6 +117,10 @@ pub struct Scenario {
     #[serde(default)]
     pub bad_inputs: Vec<BadInput>,
     pub exchange: Option<ExchangeScenario>,
+    #[serde(default)]
+    pub record_checks: Vec<RecordCheckSituation>,
+    #[serde(default)]
+    pub unit_visits: Vec<UnitVisitSituation>,
 }
 
 /// Information exchange of one household-administration unit during the month.
@@ -152,6 +158,34 @@ pub struct ExchangeScenarioRequest {
     pub receiving_person: String,
     /// The subject batch as the department sends it, in CSV.
     pub subjects: String,
+}
+
+/// No-criminal-record applications of one kind: every mandatory source is checked, the first
+/// with `finding` and the rest with no record.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RecordCheckSituation {
+    pub count: u32,
+    pub purpose: String,
+    pub destination: String,
+    pub finding: CheckResult,
+    /// `issued` or `refused`: what the policy makes of the finding.
+    pub expect: String,
+    /// Explanation of the refusal, for `expect = "refused"`.
+    pub explanation: Option<String>,
+}
+
+/// Unit verification visits of one kind.
+#[derive(Clone, Debug, Deserialize)]
+pub struct UnitVisitSituation {
+    pub count: u32,
+    pub unit: crate::http::unit_visits::UnitBody,
+    pub purpose: String,
+    /// Information disclosed to the unit after the check.
+    pub disclosed: String,
+    /// The unit's need for a written certificate; without it the visit ends with the disclosure.
+    pub certificate_need: Option<String>,
+    /// Final status: `refused`, `checked` or `certificate_issued`.
+    pub expect: String,
 }
 
 /// Parses a scenario file.

@@ -12,12 +12,16 @@ use super::client::ApiClient;
 use super::scenario::{BadInput, Case, Expectation, Path, Situation};
 use crate::registry::Station;
 
+mod criminal;
+
 /// Counts and mismatches of a demo run.
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub commands: u64,
     pub rejected: u64,
     pub public_checks: u64,
+    /// Final statuses of no-criminal-record applications and unit visits, by workflow.
+    pub criminal_records: BTreeMap<String, u64>,
     pub mismatches: Vec<String>,
 }
 

@@ -25,7 +25,11 @@ pub mod error;
 pub mod exchange;
 pub mod ledger;
 mod openapi;
+pub mod record_check_notices;
+pub mod record_checks;
+pub mod record_reads;
 pub mod records;
+pub mod unit_visits;
 
 use error::ApiError;
 
@@ -155,6 +159,8 @@ pub fn router(state: AppState) -> Router {
             post(applications::withdraw),
         )
         .route("/v1/certificates/{number}", get(records::check_certificate))
+        .merge(record_check_routes())
+        .merge(unit_visit_routes())
         .route(
             "/v1/ledger/checkpoints/latest",
             get(ledger::latest_checkpoint),
@@ -181,6 +187,66 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(header, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Routes of unit verification visits (`/v1/unit-visits`).
+fn unit_visit_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/unit-visits", post(unit_visits::register))
+        .route("/v1/record-reads", get(record_reads::read_log))
+        .route("/v1/unit-visits/{id}", get(unit_visits::show))
+        .route(
+            "/v1/unit-visits/{id}/findings",
+            post(unit_visits::record_findings),
+        )
+        .route(
+            "/v1/unit-visits/{id}/certificate-approval",
+            post(unit_visits::approve_certificate),
+        )
+        .route(
+            "/v1/unit-visits/{id}/certificate",
+            post(unit_visits::issue_certificate),
+        )
+        .route("/v1/unit-visits/{id}/results", get(unit_visits::results))
+        .route("/v1/unit-visits/{id}/reads", get(unit_visits::reads))
+}
+
+/// Routes of no-criminal-record applications (`/v1/record-checks`).
+fn record_check_routes() -> Router<AppState> {
+    let base = "/v1/record-checks/{id}";
+    Router::new()
+        .route("/v1/record-checks", post(record_checks::submit))
+        .route(
+            "/v1/record-checks/certificates/{number}",
+            get(record_check_notices::check_certificate),
+        )
+        .route(base, get(record_checks::show))
+        .route(&format!("{base}/checks"), post(record_checks::check_source))
+        .route(&format!("{base}/approval"), post(record_checks::approve))
+        .route(&format!("{base}/issuance"), post(record_checks::issue))
+        .route(&format!("{base}/refusal"), post(record_checks::refuse))
+        .route(
+            &format!("{base}/refusal-notice"),
+            get(record_check_notices::refusal_notice),
+        )
+        .route(
+            &format!("{base}/objection"),
+            post(record_checks::file_objection),
+        )
+        .route(
+            &format!("{base}/objection/extension"),
+            post(record_checks::extend_objection),
+        )
+        .route(
+            &format!("{base}/objection/rechecks"),
+            post(record_checks::recheck),
+        )
+        .route(
+            &format!("{base}/objection/answer"),
+            post(record_checks::answer_objection),
+        )
+        .route(&format!("{base}/results"), get(record_checks::results))
+        .route(&format!("{base}/reads"), get(record_check_notices::reads))
 }
 
 /// Routes of information exchange. The request upload streams its body, so the default body

@@ -4,7 +4,10 @@ use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
-use super::{applications, error, ledger, records};
+use super::{
+    applications, error, ledger, record_check_notices, record_checks, record_reads, records,
+    unit_visits,
+};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -14,6 +17,14 @@ use super::{applications, error, ledger, records};
         applications::submit, applications::show, applications::override_screening, applications::refuse,
         applications::record_evidence, applications::sign_stub, applications::approve, applications::issue,
         applications::withdraw, records::history, records::refusal_notice, records::check_certificate,
+        record_checks::submit, record_checks::show, record_checks::check_source, record_checks::approve,
+        record_checks::issue, record_checks::refuse, record_checks::file_objection,
+        record_checks::extend_objection, record_checks::recheck, record_checks::answer_objection,
+        record_checks::results, record_check_notices::refusal_notice,
+        record_check_notices::check_certificate, record_check_notices::reads,
+        unit_visits::register, unit_visits::show, unit_visits::record_findings,
+        unit_visits::approve_certificate, unit_visits::issue_certificate, unit_visits::results,
+        unit_visits::reads, record_reads::read_log,
         ledger::latest_checkpoint, ledger::receipt, ledger::consistency,
         exchange::register_department, exchange::register_agreement, exchange::show_agreement,
         exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,

@@ -286,6 +286,7 @@ pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
         "principles": policy.principles.values().collect::<Vec<_>>(),
         "gates": policy.gates,
         "matters": policy.matters.values().collect::<Vec<_>>(),
+        "criminal_records": policy.criminal_records,
         "exchange": policy.exchange,
     }))
 }

@@ -401,6 +401,15 @@ impl Application {
 
     fn issue(&self, command: IssueCertificate, policy: &Policy) -> Result<Vec<ApplicationEvent>> {
         let kind = self.accepted_kind(policy)?;
+        if kind.code == crate::record_check::CERTIFICATE_KIND {
+            // This workflow records one evidence check, but the certificate needs a check of
+            // every mandatory record source and can never follow a found record.
+            return Err(ApplicationError::rejected(
+                "record_check_required",
+                "kind",
+                "no-criminal-record certificates are issued only through /v1/record-checks, which checks every mandatory record source; submit the applicant's form there",
+            ));
+        }
         if !kind.handling_roles.contains(&command.actor.role) {
             let roles: Vec<&str> = kind.handling_roles.iter().map(|role| role.code()).collect();
             let message = format!(

@@ -8,6 +8,7 @@ use super::{
     CertificateKind, Matter, Policy, PolicyError, Principle, Rule, RuleOutcome, TransitionWindow,
 };
 use crate::calendar::WorkingDayCalendar;
+use crate::record_check::CriminalRecordPolicy;
 
 /// The four principle codes of the notice; a policy must define exactly these.
 const PRINCIPLE_CODES: [&str; 4] = [
@@ -28,6 +29,7 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub gates: Vec<Rule>,
     pub matters: Vec<Matter>,
+    pub criminal_records: CriminalRecordPolicy,
     pub exchange: crate::exchange::policy::ExchangePolicy,
 }
 
@@ -64,6 +66,8 @@ impl PolicyDocument {
                 return Err(invalid("matters", "a matter code is listed twice"));
             }
         }
+        let principle_codes = principles.keys().map(String::as_str).collect();
+        self.criminal_records.check(&principle_codes)?;
         Ok(Policy {
             version: self.version,
             kinds,
@@ -72,6 +76,7 @@ impl PolicyDocument {
             matters,
             transition: self.transition,
             calendar,
+            criminal_records: self.criminal_records,
             exchange: self.exchange,
         })
     }

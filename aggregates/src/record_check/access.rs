@@ -1,0 +1,35 @@
+//! Who may read the results of a criminal-record check.
+//!
+//! Results are internal to the police: only the officer handling the case, a leader of the
+//! station that owns it, and inspectors may read them, and every read is recorded with its
+//! purpose.
+
+use crate::application::{Actor, ApplicationError};
+use crate::policy::Role;
+
+/// Checks that `actor` may read the results of a case of `station` handled by `handler`.
+///
+/// # Errors
+/// Returns `Forbidden` (code `results_access_denied`) for anyone else.
+pub fn check_results_access(
+    actor: &Actor,
+    station: &str,
+    handler: &str,
+) -> Result<(), ApplicationError> {
+    let allowed = match actor.role {
+        Role::Inspector => true,
+        Role::StationLeader => actor.station == station,
+        _ => actor.station == station && actor.officer_id == handler,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let message = format!(
+        "criminal-record results of station {station} are readable only by the handling officer, a leader of that station and inspectors"
+    );
+    Err(ApplicationError::forbidden(
+        "results_access_denied",
+        "officer",
+        message,
+    ))
+}
