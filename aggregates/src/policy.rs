@@ -31,14 +31,18 @@ pub enum Role {
     CaseOfficer,
     /// 所领导: approves where the catalogue requires it.
     StationLeader,
+    /// 督察: reads the supervision findings, case replays and compliance reports of every
+    /// station, and acts on no application or exchange request.
+    Inspector,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::HouseholdOfficer,
         Role::CommunityOfficer,
         Role::CaseOfficer,
         Role::StationLeader,
+        Role::Inspector,
     ];
 
     /// Returns the snake_case code used in the API, the policy and the database.
@@ -48,6 +52,7 @@ impl Role {
             Role::CommunityOfficer => "community_officer",
             Role::CaseOfficer => "case_officer",
             Role::StationLeader => "station_leader",
+            Role::Inspector => "inspector",
         }
     }
 

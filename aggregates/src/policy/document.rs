@@ -86,6 +86,12 @@ fn index_kinds(
         if kind.handling_roles.is_empty() {
             return Err(invalid(field, "names no handling role"));
         }
+        if kind.handling_roles.contains(&super::Role::Inspector) {
+            return Err(invalid(
+                field,
+                "names inspector as a handling role; inspectors only read",
+            ));
+        }
         if kind.evidence_sources.is_empty() {
             return Err(invalid(field, "names no evidence source"));
         }

@@ -1,0 +1,43 @@
+-- Supervision: findings of the detectors, each citing the events that prove it, and the
+-- per-case state the detectors read. Both are a projection of the event log (checkpoint
+-- `supervision` in projection_checkpoints, stored in the same transaction as these rows), so
+-- `zhengming rebuild` empties and refills them.
+
+-- Inspectors read supervision records of every station and act on no application. The
+-- officers table needs a station for every officer, so an inspector is recorded at the station
+-- of their own unit.
+ALTER TABLE officers DROP CONSTRAINT officers_role_check;
+ALTER TABLE officers ADD CONSTRAINT officers_role_check
+    CHECK (role IN ('household_officer', 'community_officer', 'case_officer', 'station_leader', 'inspector'));
+
+-- The state of one application or exchange request as the detectors need it, as JSON.
+CREATE TABLE supervision_cases
+(
+    aggregate_type text  NOT NULL,
+    aggregate_id   text  NOT NULL,
+    state          jsonb NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id)
+);
+
+-- One finding per rule and case. `evidence` is a JSON array of the cited events, each with
+-- aggregate_type, aggregate_id, sequence, global_position and event_type.
+CREATE TABLE supervision_findings
+(
+    aggregate_type text  NOT NULL,
+    aggregate_id   text  NOT NULL,
+    rule           text  NOT NULL,
+    -- Station of an application; NULL for an exchange request.
+    station_code   text,
+    -- City or county code of an exchange request; NULL for an application.
+    unit_code      text,
+    -- The officer whose act or omission the finding concerns.
+    officer_id     text  NOT NULL,
+    -- The date of the act, or the day after the missed date for a deadline rule.
+    occurred_on    date  NOT NULL,
+    detail         text  NOT NULL,
+    evidence       jsonb NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id, rule)
+);
+
+CREATE INDEX supervision_findings_station ON supervision_findings (station_code, occurred_on);
+CREATE INDEX supervision_findings_officer ON supervision_findings (officer_id, occurred_on);
