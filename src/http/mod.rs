@@ -22,10 +22,11 @@ use crate::store::ApplicationStore;
 pub mod applications;
 mod auth;
 pub mod error;
-pub mod ledger;
 pub mod exchange;
+pub mod ledger;
 mod openapi;
 pub mod records;
+pub mod supervision;
 
 use error::ApiError;
 
@@ -140,6 +141,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ledger/applications/{id}/receipt", get(ledger::receipt))
         .route("/v1/ledger/consistency", get(ledger::consistency))
+        .route("/v1/supervision/findings", get(supervision::findings))
+        .route("/v1/supervision/lag", get(supervision::lag))
+        .route(
+            "/v1/supervision/applications/{id}/replay",
+            get(supervision::replay),
+        )
+        .route(
+            "/v1/supervision/compliance",
+            get(supervision::compliance::compliance),
+        )
         .merge(exchange_routes())
         .fallback(|| async {
             ApiError::NotFound {
