@@ -127,7 +127,7 @@ enum Command {
         /// The officer's full name.
         #[arg(long, value_parser = non_empty)]
         name: String,
-        /// household_officer, community_officer, case_officer or station_leader.
+        /// household_officer, community_officer, case_officer, station_leader or inspector.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Code of the officer's station.

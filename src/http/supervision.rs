@@ -193,6 +193,43 @@ fn finding_body(row: FindingRow) -> FindingBody {
     }
 }
 
+fn check_rule(rule: Option<&str>) -> ApiResult<()> {
+    let codes = projections::supervision::rule_codes();
+    match rule {
+        Some(rule) if !codes.contains(&rule) => Err(invalid(
+            "rule",
+            format!("rule {rule:?} is unknown; use one of {}", codes.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Returns the station a findings query reads: a leader's own, or the one an inspector names.
+async fn station_filter(
+    state: &AppState,
+    scope: Scope,
+    requested: Option<String>,
+) -> ApiResult<Option<String>> {
+    let station = match (scope, requested) {
+        (Scope::Station(own), Some(requested)) if requested != own => {
+            return Err(forbidden(format!(
+                "station leaders read the findings of their own station {own}, not of {requested}"
+            )));
+        }
+        (Scope::Station(own), _) => Some(own),
+        (Scope::All, requested) => requested,
+    };
+    if let Some(code) = &station
+        && !station_exists(state, code).await?
+    {
+        return Err(invalid(
+            "station",
+            format!("station {code} is not registered; check the station code"),
+        ));
+    }
+    Ok(station)
+}
+
 #[utoipa::path(get, path = "/v1/supervision/findings",
     params(
         ("station" = Option<String>, Query, description = "station code; station leaders read only their own, which is the default"),
@@ -213,32 +250,9 @@ pub async fn findings(
     let (from, to) = (params.date("from")?, params.date("to")?);
     check_period(from, to)?;
     let rule = params.text("rule");
-    if let Some(rule) = &rule
-        && !projections::supervision::rule_codes().contains(&rule.as_str())
-    {
-        let message = format!(
-            "rule {rule:?} is unknown; use one of {}",
-            projections::supervision::rule_codes().join(", ")
-        );
-        return Err(invalid("rule", message));
-    }
-    let station = match (scope, params.text("station")) {
-        (Scope::Station(own), Some(asked)) if asked != own => {
-            return Err(forbidden(format!(
-                "station leaders read the findings of their own station {own}, not of {asked}"
-            )));
-        }
-        (Scope::Station(own), _) => Some(own),
-        (Scope::All, asked) => asked,
-    };
-    if let Some(code) = &station
-        && !station_exists(&state, code).await?
-    {
-        return Err(invalid(
-            "station",
-            format!("station {code} is not registered; check the station code"),
-        ));
-    }
+    check_rule(rule.as_deref())?;
+    let station = station_filter(&state, scope, params.text("station")).await?;
+
     let rows: Vec<FindingRow> = sqlx::query_as(&format!(
         "SELECT {FINDING_COLUMNS} FROM supervision_findings
           WHERE ($1::text IS NULL OR station_code = $1)
@@ -302,28 +316,30 @@ pub struct ReplayResponse {
     pub findings: Vec<FindingBody>,
 }
 
-#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", responses((status = 200, body = ReplayResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-pub async fn replay(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ReplayResponse>> {
-    let scope = scope_of(&actor)?;
+/// Events of one application as stored, and the replay of each.
+struct Replayed {
+    application: Application,
+    stored: Vec<StoredEvent>,
+    steps: Vec<ReplayStep>,
+    decode_error: Option<String>,
+}
+
+/// Reads the events of application `id` in sequence order and applies them one by one,
+/// keeping the state after each. Replay stops at the first event that does not decode.
+async fn replay_events(state: &AppState, id: &str) -> ApiResult<Replayed> {
     let rows = sqlx::query(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at
            FROM events WHERE aggregate_type = 'application' AND aggregate_id = $1 ORDER BY sequence",
     )
-    .bind(&id)
+    .bind(id)
     .fetch_all(&state.pool)
     .await?;
-    let not_found = || ApiError::NotFound {
-        code: "application_not_found",
-        message: format!("no application {id} is recorded in the stations you may read"),
+    let mut replayed = Replayed {
+        application: Application::default(),
+        stored: Vec::with_capacity(rows.len()),
+        steps: Vec::with_capacity(rows.len()),
+        decode_error: None,
     };
-    let mut application = Application::default();
-    let mut decode_error = None;
-    let mut stored = Vec::with_capacity(rows.len());
-    let mut steps = Vec::with_capacity(rows.len());
     for row in rows {
         let event = StoredEvent {
             aggregate_type: row.get("aggregate_type"),
@@ -334,6 +350,19 @@ pub async fn replay(
             payload: row.get("payload"),
             metadata: row.get("metadata"),
         };
+        if replayed.decode_error.is_none() {
+            match serde_json::from_value::<ApplicationEvent>(event.payload.clone()) {
+                Ok(decoded) => replayed.application.apply(decoded),
+                Err(error) => {
+                    let message = format!("event {} does not decode: {error}", event.sequence);
+                    replayed.decode_error = Some(message);
+                }
+            }
+        }
+        let snapshot = match replayed.decode_error {
+            None => Some(serde_json::to_value(&replayed.application).map_err(anyhow::Error::from)?),
+            Some(_) => None,
+        };
         let text = |key: &str| {
             event
                 .metadata
@@ -341,20 +370,7 @@ pub async fn replay(
                 .and_then(|value| value.as_str())
                 .map(String::from)
         };
-        if decode_error.is_none() {
-            match serde_json::from_value::<ApplicationEvent>(event.payload.clone()) {
-                Ok(decoded) => application.apply(decoded),
-                Err(error) => {
-                    decode_error =
-                        Some(format!("event {} does not decode: {error}", event.sequence))
-                }
-            }
-        }
-        let snapshot = match decode_error {
-            None => Some(serde_json::to_value(&application).map_err(anyhow::Error::from)?),
-            Some(_) => None,
-        };
-        steps.push(ReplayStep {
+        replayed.steps.push(ReplayStep {
             sequence: row.get("sequence"),
             global_position: row.get("global_position"),
             event_type: event.event_type.clone(),
@@ -364,18 +380,34 @@ pub async fn replay(
             prev_hash: text(chain::PREV_HASH_KEY),
             state: snapshot,
         });
-        stored.push(event);
+        replayed.stored.push(event);
     }
-    if stored.is_empty() {
+    Ok(replayed)
+}
+
+#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", responses((status = 200, body = ReplayResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReplayResponse>> {
+    let scope = scope_of(&actor)?;
+    let replayed = replay_events(&state, &id).await?;
+    let not_found = || ApiError::NotFound {
+        code: "application_not_found",
+        message: format!("no application {id} is recorded in the stations you may read"),
+    };
+    if replayed.stored.is_empty() {
         return Err(not_found());
     }
     if let Scope::Station(own) = scope
-        && application.station != own
+        && replayed.application.station != own
     {
         // Another station's application is reported as absent, so ids cannot be probed.
         return Err(not_found());
     }
-    let first_break = chain::verify_chain(&stored);
+
+    let first_break = chain::verify_chain(&replayed.stored);
     let findings: Vec<FindingRow> = sqlx::query_as(&format!(
         "SELECT {FINDING_COLUMNS} FROM supervision_findings
           WHERE aggregate_type = 'application' AND aggregate_id = $1 ORDER BY rule"
@@ -385,11 +417,11 @@ pub async fn replay(
     .await?;
     Ok(Json(ReplayResponse {
         application_id: id,
-        station: application.station,
+        station: replayed.application.station,
         chain_verified: first_break.is_none(),
         first_break,
-        decode_error,
-        steps,
+        decode_error: replayed.decode_error,
+        steps: replayed.steps,
         findings: findings.into_iter().map(finding_body).collect(),
     }))
 }

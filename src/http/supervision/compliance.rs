@@ -83,6 +83,7 @@ impl ComplianceReport {
             self.overdue_applications.to_string(),
         );
         scalar("findings", self.findings.to_string());
+
         for (metric, counts) in [
             ("applications_per_matter", &self.applications_per_matter),
             ("issued_per_kind", &self.issued_per_kind),
@@ -128,12 +129,14 @@ async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<Strin
     .bind(code)
     .fetch_all(&state.pool)
     .await?;
+
     if rows.is_empty() {
         return Err(ApiError::NotFound {
             code: "area_not_found",
             message: format!("no station is registered under {level} {code}; check the code"),
         });
     }
+
     let stations = rows.iter().map(|row| row.0.clone()).collect();
     // A station's exchange findings belong to its county and city; only areas that contain
     // the whole unit count them.
@@ -166,6 +169,69 @@ async fn counts(
     Ok(rows.into_iter().collect())
 }
 
+const APPLICATIONS_PER_MATTER: &str = "SELECT matter, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND decision_date BETWEEN $2 AND $3 GROUP BY matter";
+
+const ISSUED_PER_KIND: &str = "SELECT kind, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'issued' AND closed_on BETWEEN $2 AND $3 GROUP BY kind";
+
+const TRANSITIONAL_ISSUED: &str = "SELECT 'transitional', count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'issued' AND transitional AND closed_on BETWEEN $2 AND $3";
+
+const REFUSED_PER_PRINCIPLE: &str = "SELECT principle, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3 GROUP BY principle";
+
+const OVERDUE_APPLICATIONS: &str = "SELECT 'overdue', count(*) FROM application_view v
+  WHERE v.station_code = ANY($1) AND v.decision_date BETWEEN $2 AND $3
+    AND EXISTS (SELECT 1 FROM supervision_findings f
+                 WHERE f.aggregate_type = 'application' AND f.aggregate_id = v.application_id
+                   AND f.rule = 'overdue')";
+
+/// Counts explained refusals per principle: an explanation of the minimum length and a referral,
+/// the same test as the `refusal_unexplained` rule.
+fn explained_per_principle_sql() -> String {
+    format!(
+        "SELECT principle, count(*) FROM application_view
+          WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3
+            AND char_length(btrim(coalesce(explanation, ''))) >= {MIN_EXPLANATION_CHARS}
+            AND btrim(coalesce(referral, '')) <> ''
+          GROUP BY principle"
+    )
+}
+
+/// Counts findings per rule in the period, listing every rule with zero where none was found.
+async fn findings_per_rule(
+    state: &AppState,
+    (stations, units): (&[String], &[String]),
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<BTreeMap<String, i64>> {
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT rule, count(*) FROM supervision_findings
+          WHERE (station_code = ANY($1) OR unit_code = ANY($2)) AND occurred_on BETWEEN $3 AND $4
+          GROUP BY rule",
+    )
+    .bind(stations)
+    .bind(units)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut per_rule: BTreeMap<String, i64> = projections::supervision::rule_codes()
+        .into_iter()
+        .map(|code| (code.to_string(), 0))
+        .collect();
+    per_rule.extend(found);
+    Ok(per_rule)
+}
+
+/// Returns `explained / total` rounded to four decimals, or `None` without refusals.
+fn explanation_rate(explained: i64, total: i64) -> Option<f64> {
+    (total > 0).then(|| {
+        let rate = explained as f64 / total as f64;
+        (rate * 10_000.0).round() / 10_000.0
+    })
+}
+
 /// Computes the report of `stations` and `units` for the period.
 async fn report(
     state: &AppState,
@@ -173,90 +239,21 @@ async fn report(
     (stations, units): (Vec<String>, Vec<String>),
     (from, to): (NaiveDate, NaiveDate),
 ) -> ApiResult<ComplianceReport> {
-    let applications_per_matter = counts(
-        state,
-        "SELECT matter, count(*) FROM application_view
-          WHERE station_code = ANY($1) AND decision_date BETWEEN $2 AND $3 GROUP BY matter",
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let issued_per_kind = counts(
-        state,
-        "SELECT kind, count(*) FROM application_view
-          WHERE station_code = ANY($1) AND status = 'issued' AND closed_on BETWEEN $2 AND $3 GROUP BY kind",
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let transitional = counts(
-        state,
-        "SELECT 'transitional', count(*) FROM application_view
-          WHERE station_code = ANY($1) AND status = 'issued' AND transitional AND closed_on BETWEEN $2 AND $3",
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let refused_per_principle = counts(
-        state,
-        "SELECT principle, count(*) FROM application_view
-          WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3 GROUP BY principle",
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let refusals_explained_per_principle = counts(
-        state,
-        &format!(
-            "SELECT principle, count(*) FROM application_view
-              WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3
-                AND char_length(btrim(coalesce(explanation, ''))) >= {MIN_EXPLANATION_CHARS}
-                AND btrim(coalesce(referral, '')) <> ''
-              GROUP BY principle"
-        ),
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let overdue = counts(
-        state,
-        "SELECT 'overdue', count(*) FROM application_view v
-          WHERE v.station_code = ANY($1) AND v.decision_date BETWEEN $2 AND $3
-            AND EXISTS (SELECT 1 FROM supervision_findings f
-                         WHERE f.aggregate_type = 'application' AND f.aggregate_id = v.application_id
-                           AND f.rule = 'overdue')",
-        &stations,
-        from,
-        to,
-    )
-    .await?;
-    let found: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT rule, count(*) FROM supervision_findings
-          WHERE (station_code = ANY($1) OR unit_code = ANY($2)) AND occurred_on BETWEEN $3 AND $4
-          GROUP BY rule",
-    )
-    .bind(&stations)
-    .bind(&units)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&state.pool)
-    .await?;
-    let mut findings_per_rule: BTreeMap<String, i64> = projections::supervision::rule_codes()
-        .into_iter()
-        .map(|code| (code.to_string(), 0))
-        .collect();
-    findings_per_rule.extend(found);
+    let period = (from, to);
+    let count = |sql: String| {
+        let stations = &stations;
+        async move { counts(state, &sql, stations, from, to).await }
+    };
+    let applications_per_matter = count(APPLICATIONS_PER_MATTER.into()).await?;
+    let issued_per_kind = count(ISSUED_PER_KIND.into()).await?;
+    let transitional = count(TRANSITIONAL_ISSUED.into()).await?;
+    let refused_per_principle = count(REFUSED_PER_PRINCIPLE.into()).await?;
+    let refusals_explained_per_principle = count(explained_per_principle_sql()).await?;
+    let overdue = count(OVERDUE_APPLICATIONS.into()).await?;
+    let findings_per_rule = findings_per_rule(state, (&stations, &units), period).await?;
+
     let refusals: i64 = refused_per_principle.values().sum();
     let refusals_explained: i64 = refusals_explained_per_principle.values().sum();
-    let explanation_rate = (refusals > 0).then(|| {
-        let rate = refusals_explained as f64 / refusals as f64;
-        (rate * 10_000.0).round() / 10_000.0
-    });
     Ok(ComplianceReport {
         level,
         code,
@@ -272,7 +269,7 @@ async fn report(
         refused_per_principle,
         refusals_explained,
         refusals_explained_per_principle,
-        explanation_rate,
+        explanation_rate: explanation_rate(refusals_explained, refusals),
         overdue_applications: overdue.values().sum(),
         findings: findings_per_rule.values().sum(),
         findings_per_rule,
@@ -315,6 +312,7 @@ pub async fn compliance(
         ));
     };
     check_period(Some(from), Some(to))?;
+
     let format = params.text("format").unwrap_or_else(|| "json".into());
     if format != "json" && format != "csv" {
         return Err(invalid(
@@ -329,6 +327,7 @@ pub async fn compliance(
             "station leaders read the report of their own station: level=station&code={own}"
         )));
     }
+
     let covered = area(&state, &level, &code).await?;
     let report = report(&state, (level, code), covered, (from, to)).await?;
     if format == "csv" {
