@@ -481,6 +481,13 @@ async fn findings_api_scopes_readers() {
     let (status, answer) = server.get(None, "/v1/supervision/findings").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
 
+    let (status, lag) = server.get(Some("ld"), "/v1/supervision/lag").await;
+    assert_eq!(status, StatusCode::OK, "{lag}");
+    assert_eq!(lag["positions"], 0);
+    assert_eq!(lag["checkpoint"], lag["head"]);
+    let (status, answer) = server.get(Some("hh"), "/v1/supervision/lag").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+
     let (status, all) = server.get(Some("insp"), "/v1/supervision/findings").await;
     assert_eq!(status, StatusCode::OK, "{all}");
     let (status, s1) = server

@@ -269,6 +269,15 @@ mod tests {
     }
 
     #[test]
+    fn inspector_handling_role_is_rejected() {
+        let field = invalid_field(load_with(
+            "code = \"kinship\"\nname = \"亲属关系证明\"\nhandling_roles = [\"household_officer\"]",
+            "code = \"kinship\"\nname = \"亲属关系证明\"\nhandling_roles = [\"household_officer\", \"inspector\"]",
+        ));
+        assert_eq!(field, "kinds.kinship");
+    }
+
+    #[test]
     fn malformed_toml_is_a_syntax_error() {
         let result = Policy::load("version = ", bundled::CALENDAR_CSV);
         assert!(matches!(result, Err(PolicyError::Syntax(_))));
