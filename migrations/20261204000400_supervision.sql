@@ -16,8 +16,13 @@ CREATE TABLE supervision_cases
     aggregate_type text  NOT NULL,
     aggregate_id   text  NOT NULL,
     state          jsonb NOT NULL,
+    -- Last day of an open deadline (promised date or feedback deadline); NULL once the case is
+    -- closed or when it has none. The sweep reads only cases past this day.
+    due_on         date,
     PRIMARY KEY (aggregate_type, aggregate_id)
 );
+
+CREATE INDEX supervision_cases_due ON supervision_cases (due_on) WHERE due_on IS NOT NULL;
 
 -- One finding per rule and case. `evidence` is a JSON array of the cited events, each with
 -- aggregate_type, aggregate_id, sequence, global_position and event_type.

@@ -371,6 +371,32 @@ async fn rebuild_equals_incremental_findings() {
     let cases = month(&server).await;
     // Stop the server's own sweep, which counts from the real date.
     server.stop_server().await;
+    let due_on = |id: String| {
+        let pool = server.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, Option<NaiveDate>>(
+                "SELECT due_on FROM supervision_cases WHERE aggregate_type = 'application' AND aggregate_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("case is projected")
+        }
+    };
+    assert!(
+        due_on(cases.open.clone()).await.is_some(),
+        "open case is due"
+    );
+    assert_eq!(
+        due_on(cases.on_time.clone()).await,
+        None,
+        "issued case is not due"
+    );
+    assert_eq!(
+        due_on(cases.refused.clone()).await,
+        None,
+        "refused case is not due"
+    );
     let today = date("2026-11-30");
     let added = projections::supervision::sweep(server.pool(), today)
         .await
@@ -411,7 +437,8 @@ async fn backdated_closing_clears_overdue() {
         .await
         .expect("sweep runs");
     assert_eq!(rules_of(&findings(&server).await, &id), vec!["overdue"]);
-    // The paper withdrawal was dated on the day of the decision, before the promised date.
+    // The withdrawal, entered later from a paper form, is dated on the day of the decision,
+    // before the promised date.
     step(
         &server,
         "hh",

@@ -119,7 +119,7 @@ async fn apply_application(
     let id = &context.at.aggregate_id;
     let mut case: ApplicationCase = load_case(tx, APPLICATION, id).await?;
     let detected = detectors::detect_application(&mut case, event, context, policies);
-    store_case(tx, APPLICATION, id, &case).await?;
+    store_case(tx, APPLICATION, id, &case, case.due_on()).await?;
     let place = Place {
         station: Some(&case.station),
         unit: None,
@@ -135,7 +135,7 @@ async fn apply_exchange(
     let id = &context.at.aggregate_id;
     let mut case: ExchangeCase = load_case(tx, EXCHANGE_REQUEST, id).await?;
     let detected = detectors::detect_exchange(&mut case, event, &context.at);
-    store_case(tx, EXCHANGE_REQUEST, id, &case).await?;
+    store_case(tx, EXCHANGE_REQUEST, id, &case, case.due_on()).await?;
     let place = Place {
         station: None,
         unit: Some(&case.unit),
@@ -174,15 +174,17 @@ async fn store_case<T: Serialize>(
     aggregate_type: &str,
     id: &str,
     case: &T,
+    due_on: Option<NaiveDate>,
 ) -> sqlx::Result<()> {
     let state = serde_json::to_value(case).map_err(|error| sqlx::Error::Encode(error.into()))?;
     sqlx::query(
-        "INSERT INTO supervision_cases (aggregate_type, aggregate_id, state) VALUES ($1, $2, $3)
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state",
+        "INSERT INTO supervision_cases (aggregate_type, aggregate_id, state, due_on) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, due_on = EXCLUDED.due_on",
     )
     .bind(aggregate_type)
     .bind(id)
     .bind(state)
+    .bind(due_on)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -266,10 +268,12 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
     }
     let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
         "SELECT c.aggregate_type, c.aggregate_id, c.state FROM supervision_cases c
-          WHERE NOT EXISTS (SELECT 1 FROM supervision_findings f
+          WHERE c.due_on < $1
+            AND NOT EXISTS (SELECT 1 FROM supervision_findings f
                              WHERE f.aggregate_type = c.aggregate_type AND f.aggregate_id = c.aggregate_id
                                AND f.rule IN ('overdue', 'feedback_late'))",
     )
+    .bind(today)
     .fetch_all(&mut *tx)
     .await?;
     let mut added = 0;

@@ -138,6 +138,19 @@ pub struct ApplicationCase {
     pub closed: Option<EventRef>,
 }
 
+impl ApplicationCase {
+    /// Returns the promised date while the application is accepted for issuance and open.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        let accepted = matches!(self.outcome, Some(Outcome::Issue { .. }));
+        if self.closed.is_some() || !accepted {
+            return None;
+        }
+        // NOTE: an application overridden from a refusal to an issuance has no promised date,
+        // because screening sets it only for accepted applications, so it is never overdue.
+        self.promised_date
+    }
+}
+
 /// The state of an exchange request as the detectors read it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExchangeCase {
@@ -448,9 +461,8 @@ fn detect_issuance(
 /// Returns the overdue finding of an application still open after its promised date, as of
 /// `today`.
 pub fn overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option<Finding> {
-    let promised = case.promised_date?;
-    let accepted = matches!(case.outcome, Some(Outcome::Issue { .. }));
-    if case.closed.is_some() || !accepted || today <= promised {
+    let promised = case.due_on()?;
+    if today <= promised {
         return None;
     }
     Some(Finding {
@@ -460,6 +472,16 @@ pub fn overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option<Finding>
         detail: format!("promised for {promised}, still open on {today}"),
         evidence: refs(&[&case.screened]),
     })
+}
+
+impl ExchangeCase {
+    /// Returns the feedback deadline while no feedback is delivered.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        match self.delivered {
+            Some(_) => None,
+            None => self.deadline,
+        }
+    }
 }
 
 /// Applies an exchange request event to `case` and returns the findings it proves.
@@ -508,8 +530,8 @@ pub fn detect_exchange(case: &mut ExchangeCase, event: RequestEvent, at: &EventR
 /// Returns the late-feedback finding of a request with no feedback after its deadline, as of
 /// `today`.
 pub fn feedback_missing(case: &ExchangeCase, today: NaiveDate) -> Option<Finding> {
-    let deadline = case.deadline?;
-    if case.delivered.is_some() || today <= deadline {
+    let deadline = case.due_on()?;
+    if today <= deadline {
         return None;
     }
     Some(Finding {
