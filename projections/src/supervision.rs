@@ -51,7 +51,7 @@ pub fn today_in_china() -> NaiveDate {
 /// checkpoint, and returns how many events it read.
 ///
 /// # Errors
-/// Fails on a database error or an event that does not deserialize; the transaction then
+/// Fails on a database error or an event that does not deserialize. The transaction then
 /// rolls back, so neither the findings nor the checkpoint of the batch are kept.
 pub async fn apply_next_batch(
     pool: &PgPool,
@@ -252,8 +252,8 @@ async fn insert_finding(
 }
 
 /// Records deadline findings of cases still open after their date, as of `today`, and
-/// returns how many it added; `None` when the projection trails the log, because an event not
-/// yet projected may close a case on time.
+/// returns how many it added. Returns `None` when the projection trails the log, because an
+/// event not yet projected may close a case on time.
 ///
 /// # Errors
 /// Fails on a database error or a stored case that does not deserialize.

@@ -4,7 +4,9 @@
 use aggregates::application::{ApplicationEvent, EvidenceResult, MIN_EXPLANATION_CHARS};
 use aggregates::exchange::request::RequestEvent;
 use aggregates::exchange::request::china_date;
-use aggregates::policy::{Circumstances, Outcome, Policy, PolicyBook, RequestingUnit};
+use aggregates::policy::{
+    CertificateKind, Circumstances, Outcome, Policy, PolicyBook, RequestingUnit,
+};
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -380,24 +382,15 @@ fn detect_issuance(
         evidence,
     };
     let mut findings = Vec::new();
-    let role_allowed = context.actor_role.as_deref().is_some_and(|role| {
-        kind.handling_roles
-            .iter()
-            .any(|allowed| allowed.code() == role)
-    });
-    if !role_allowed {
-        let roles: Vec<&str> = kind.handling_roles.iter().map(|role| role.code()).collect();
-        let detail = format!(
-            "{kind_code} is issued by {}; the issuing officer's recorded role is {}",
-            roles.join(" or "),
-            context.actor_role.as_deref().unwrap_or("missing")
-        );
+    if let Some(detail) = wrong_role(kind, context.actor_role.as_deref()) {
         findings.push(finding(Rule::IssuedWrongRole, detail, refs(&[&at])));
     }
+
     if seal != kind.seal.code() {
         let detail = format!("{kind_code} carries the {}, not {seal}", kind.seal.code());
         findings.push(finding(Rule::IssuedWrongSeal, detail, refs(&[&at])));
     }
+
     let relevant: Vec<&EvidenceEntry> = case
         .evidence
         .iter()
@@ -427,6 +420,7 @@ fn detect_issuance(
         evidence.extend(refs(&[&case.screened, &at]));
         findings.push(finding(Rule::IssuedWithoutEvidence, detail, evidence));
     }
+
     if kind.stub_signature && case.signature.is_none() {
         let detail = format!("{kind_code} needs a signed stub; none was recorded before issuance");
         findings.push(finding(
@@ -456,6 +450,25 @@ fn detect_issuance(
         });
     }
     findings
+}
+
+/// Returns the detail of a wrong-role finding when the recorded role may not issue `kind`.
+fn wrong_role(kind: &CertificateKind, actor_role: Option<&str>) -> Option<String> {
+    let allowed = actor_role.is_some_and(|role| {
+        kind.handling_roles
+            .iter()
+            .any(|allowed| allowed.code() == role)
+    });
+    if allowed {
+        return None;
+    }
+    let roles: Vec<&str> = kind.handling_roles.iter().map(|role| role.code()).collect();
+    Some(format!(
+        "{} is issued by {}; the issuing officer's recorded role is {}",
+        kind.code,
+        roles.join(" or "),
+        actor_role.unwrap_or("missing")
+    ))
 }
 
 /// Returns the overdue finding of an application still open after its promised date, as of
