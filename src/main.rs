@@ -100,6 +100,10 @@ enum Command {
         #[arg(long)]
         case: Option<String>,
     },
+    /// Empty the read models (applications, certificates, supervision findings) and apply the
+    /// whole event log again. Running servers keep working, but read partial views until it
+    /// finishes.
+    Rebuild,
     /// Add a city, county and station.
     Station {
         /// Code of the city (the first four digits of its administrative code, e.g. 2201).
@@ -123,7 +127,7 @@ enum Command {
         /// The officer's full name.
         #[arg(long, value_parser = non_empty)]
         name: String,
-        /// household_officer, community_officer, case_officer or station_leader.
+        /// household_officer, community_officer, case_officer, station_leader or inspector.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Code of the officer's station.
@@ -282,6 +286,19 @@ async fn run(
                 bundle.events.len(),
                 bundle.checkpoints.len(),
                 out.display()
+            );
+            Ok(())
+        }
+        Command::Rebuild => {
+            let applied = projections::projector::rebuild(pool).await?;
+            println!("applications projection: {applied} events applied");
+            let today = projections::supervision::today_in_china();
+            let applied = projections::supervision::rebuild(pool, &policies, today).await?;
+            let findings: i64 = sqlx::query_scalar("SELECT count(*) FROM supervision_findings")
+                .fetch_one(pool)
+                .await?;
+            println!(
+                "supervision projection: {applied} events applied, {findings} findings as of {today}"
             );
             Ok(())
         }

@@ -1,4 +1,4 @@
-//! A running server: database, policy, projector and HTTP listener, stopped together.
+//! A running server: database, policy, projectors and HTTP listener, stopped together.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -68,12 +68,13 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     http: JoinHandle<anyhow::Result<()>>,
     projector: JoinHandle<()>,
+    supervision: JoinHandle<()>,
     /// The sealer and its own stop signal, sent after the HTTP server has drained.
     sealer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl RunningServer {
-    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API,
+    /// Binds `listen` (port 0 picks a free port), starts the projectors and serves the API,
     /// with the default options.
     ///
     /// # Errors
@@ -86,7 +87,7 @@ impl RunningServer {
         Self::start_with(database, policies, listen, ServerOptions::default()).await
     }
 
-    /// Binds `listen` (port 0 picks a free port), starts the projector and serves the API;
+    /// Binds `listen` (port 0 picks a free port), starts the projectors and serves the API;
     /// given ledger settings, also seals the ledger in the background.
     ///
     /// # Errors
@@ -120,6 +121,11 @@ impl RunningServer {
             database.pool.clone(),
             stopped.clone(),
         ));
+        let supervision = tokio::spawn(projections::supervision::run(
+            database.pool.clone(),
+            state.applications.services().policies.clone(),
+            stopped.clone(),
+        ));
         let sealer = sealer.map(|sealer| {
             let (stop_sealer, sealer_stopped) = watch::channel(false);
             (stop_sealer, tokio::spawn(sealer.run(sealer_stopped)))
@@ -135,11 +141,12 @@ impl RunningServer {
             stop,
             http,
             projector,
+            supervision,
             sealer,
         })
     }
 
-    /// Stops accepting requests, finishes in-flight ones, then stops the projector and the
+    /// Stops accepting requests, finishes in-flight ones, then stops the projectors and the
     /// sealer, which seals once more before it stops.
     ///
     /// # Errors
@@ -148,6 +155,9 @@ impl RunningServer {
         let _ = self.stop.send(true);
         let served = self.http.await.context("HTTP server task panicked")?;
         self.projector.await.context("projector task panicked")?;
+        self.supervision
+            .await
+            .context("supervision projector task panicked")?;
         if let Some((stop_sealer, sealer)) = self.sealer {
             let _ = stop_sealer.send(true);
             sealer.await.context("ledger sealer task panicked")?;

@@ -20,6 +20,7 @@ mod tests;
 pub use commands::*;
 pub use error::{ApplicationError, Result};
 pub use events::{ApplicationEvent, Person};
+pub use handle::MIN_EXPLANATION_CHARS;
 
 /// The stage of an application.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

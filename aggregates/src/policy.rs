@@ -31,8 +31,9 @@ pub enum Role {
     CaseOfficer,
     /// 所领导: approves where the catalogue requires it.
     StationLeader,
-    /// 督察: a discipline or inspectorate officer who supervises stations and may read
-    /// criminal-record results of any station, each read recorded.
+    /// 督察: a discipline or inspectorate officer who supervises stations. Reads the supervision
+    /// findings, case replays, compliance reports and criminal-record results of every station,
+    /// each result read recorded, and acts on no application or exchange request.
     Inspector,
 }
 

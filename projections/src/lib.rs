@@ -3,8 +3,10 @@
 //! * [`projector`]: the asynchronous consumer that follows `events.global_position` and keeps
 //!   its checkpoint in the same transaction as its rows.
 //! * [`application_view`]: applications and certificates as stations and the public read them.
+//! * [`supervision`]: findings of the supervision detectors, each citing its events.
 //! * [`summary`]: counts per kind and principle, for the demo and first reports.
 
 pub mod application_view;
 pub mod projector;
 pub mod summary;
+pub mod supervision;

@@ -75,7 +75,7 @@ pub async fn apply_next_batch(pool: &PgPool) -> Result<usize, ProjectionError> {
 
 /// Reads and locks a projection's checkpoint, creating it at zero; the lock keeps two
 /// projector processes from applying the same batch.
-async fn lock_checkpoint(
+pub(crate) async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
     projection: &str,
 ) -> sqlx::Result<i64> {
@@ -147,10 +147,18 @@ impl Lag {
 /// # Errors
 /// Fails when the database cannot be read.
 pub async fn lag(pool: &PgPool) -> sqlx::Result<Lag> {
+    lag_of(pool, APPLICATIONS).await
+}
+
+/// Returns the checkpoint of `projection` and the highest committed position.
+///
+/// # Errors
+/// Fails when the database cannot be read.
+pub async fn lag_of(pool: &PgPool, projection: &str) -> sqlx::Result<Lag> {
     let checkpoint: Option<i64> = sqlx::query_scalar(
         "SELECT global_position FROM projection_checkpoints WHERE projection = $1",
     )
-    .bind(APPLICATIONS)
+    .bind(projection)
     .fetch_optional(pool)
     .await?;
     let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")

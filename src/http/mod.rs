@@ -29,6 +29,7 @@ pub mod record_check_notices;
 pub mod record_checks;
 pub mod record_reads;
 pub mod records;
+pub mod supervision;
 pub mod unit_visits;
 
 use error::ApiError;
@@ -167,6 +168,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ledger/applications/{id}/receipt", get(ledger::receipt))
         .route("/v1/ledger/consistency", get(ledger::consistency))
+        .route("/v1/supervision/findings", get(supervision::findings))
+        .route("/v1/supervision/lag", get(supervision::lag))
+        .route(
+            "/v1/supervision/applications/{id}/replay",
+            get(supervision::replay),
+        )
+        .route(
+            "/v1/supervision/compliance",
+            get(supervision::compliance::compliance),
+        )
         .merge(exchange_routes())
         .fallback(|| async {
             ApiError::NotFound {

@@ -4,6 +4,7 @@ use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
+use super::supervision::{self, compliance};
 use super::{
     applications, error, ledger, record_check_notices, record_checks, record_reads, records,
     unit_visits,
@@ -30,6 +31,7 @@ use super::{
         exchange::designate, exchange::show_unit, requests::receive, requests::show, requests::verify,
         requests::results, requests::deliver_feedback, requests::prepare_handover,
         requests::acknowledge_handover, requests::file,
+        supervision::findings, supervision::lag, supervision::replay, compliance::compliance,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)

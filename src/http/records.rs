@@ -291,14 +291,26 @@ pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up, with the lag of each projection in log positions"), (status = 503, description = "database unreachable")))]
 pub async fn health(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
-    match sqlx::query("SELECT 1").execute(&state.pool).await {
-        Ok(_) => (
+    let lags = async {
+        let applications = projections::projector::lag(&state.pool).await?;
+        let supervision = projections::supervision::lag(&state.pool).await?;
+        Ok::<_, sqlx::Error>((applications, supervision))
+    };
+    match lags.await {
+        Ok((applications, supervision)) => (
             axum::http::StatusCode::OK,
-            Json(serde_json::json!({"status": "ok", "database": "ok"})),
+            Json(serde_json::json!({
+                "status": "ok",
+                "database": "ok",
+                "projections": {
+                    "applications": {"checkpoint": applications.checkpoint, "head": applications.head, "lag": applications.positions()},
+                    "supervision": {"checkpoint": supervision.checkpoint, "head": supervision.head, "lag": supervision.positions()},
+                },
+            })),
         ),
         Err(error) => {
             tracing::error!(cause = ?error, "health check: database unreachable");

@@ -25,6 +25,13 @@ impl Application {
         command: ApplicationCommand,
         policies: &PolicyBook,
     ) -> Result<Vec<ApplicationEvent>> {
+        if command.actor().role == Role::Inspector {
+            return Err(ApplicationError::forbidden(
+                "inspector_reads_only",
+                "role",
+                "inspectors read supervision records and do not act on applications; use an officer of the station",
+            ));
+        }
         if let ApplicationCommand::Submit(command) = command {
             return self.submit(*command, policies.current());
         }

@@ -91,6 +91,12 @@ fn index_kinds(
         if kind.handling_roles.is_empty() {
             return Err(invalid(field, "names no handling role"));
         }
+        if kind.handling_roles.contains(&super::Role::Inspector) {
+            return Err(invalid(
+                field,
+                "names inspector as a handling role; inspectors only read",
+            ));
+        }
         if kind.evidence_sources.is_empty() {
             return Err(invalid(field, "names no evidence source"));
         }
@@ -265,6 +271,15 @@ mod tests {
             "same_register = true } }",
         ));
         assert_eq!(field, "matters.kinship");
+    }
+
+    #[test]
+    fn inspector_handling_role_is_rejected() {
+        let field = invalid_field(load_with(
+            "code = \"kinship\"\nname = \"亲属关系证明\"\nhandling_roles = [\"household_officer\"]",
+            "code = \"kinship\"\nname = \"亲属关系证明\"\nhandling_roles = [\"household_officer\", \"inspector\"]",
+        ));
+        assert_eq!(field, "kinds.kinship");
     }
 
     #[test]

@@ -292,6 +292,13 @@ impl ExchangeRequest {
 /// Rejects a command from anyone but the unit's responsible officer, and any command in a unit
 /// that has none.
 fn check_responsible(actor: &Actor, responsible: Option<&str>) -> Result<()> {
+    if actor.role == crate::policy::Role::Inspector {
+        return Err(ExchangeError::forbidden(
+            "inspector_reads_only",
+            "authorization",
+            "inspectors read supervision records and do not handle exchange requests",
+        ));
+    }
     match responsible {
         None => Err(ExchangeError::rejected(
             "no_responsible_officer",

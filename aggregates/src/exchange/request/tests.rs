@@ -169,3 +169,26 @@ fn feedback_before_verification_conflicts() {
     let error = request.decide(command(action), &policy()).unwrap_err();
     assert_eq!(error.code(), "wrong_request_status");
 }
+
+#[test]
+fn inspector_command_is_rejected() {
+    let mut inspector = command(RequestAction::DeliverFeedback {
+        delivered_at: at("2026-02-13T10:00:00+08:00"),
+    });
+    inspector.actor.role = Role::Inspector;
+    inspector.actor.officer_id = "insp".into();
+    inspector.responsible_officer = Some("insp".into());
+    let error = verified()
+        .decide(inspector, &policy())
+        .expect_err("inspectors only read");
+    assert!(
+        matches!(
+            error,
+            ExchangeError::Forbidden {
+                code: "inspector_reads_only",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

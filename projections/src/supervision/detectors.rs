@@ -1,0 +1,557 @@
+//! Detectors: one rule each, applied to one event and the case state before it, each finding
+//! citing the events that prove it. Pure functions, so that they run the same during a rebuild.
+
+use aggregates::application::{ApplicationEvent, EvidenceResult, MIN_EXPLANATION_CHARS};
+use aggregates::exchange::request::RequestEvent;
+use aggregates::exchange::request::china_date;
+use aggregates::policy::{
+    CertificateKind, Circumstances, Outcome, Policy, PolicyBook, RequestingUnit,
+};
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// A rule a finding breaks; its code is the finding's category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A refusal where the policy version of the application screens the matter as issued.
+    RefusedIssuable,
+    /// A refusal whose explanation is shorter than the minimum or which names no referral.
+    RefusalUnexplained,
+    /// An accepted application not closed by its promised date.
+    Overdue,
+    /// The approving leader also handled (submitted) or issued the application.
+    ApproverIsHandler,
+    /// An issuance by an officer whose role may not issue the kind.
+    IssuedWrongRole,
+    /// An issuance under a seal other than the kind's.
+    IssuedWrongSeal,
+    /// An issuance with no confirming evidence check, or with a contradicting one.
+    IssuedWithoutEvidence,
+    /// An issuance of a kind with a stub, before the stub was signed.
+    IssuedWithoutSignature,
+    /// An issuance of a kind that needs leader approval, without one.
+    IssuedWithoutApproval,
+    /// A screening override whose justification is shorter than the minimum.
+    OverrideUnjustified,
+    /// Exchange feedback delivered after its deadline, or not delivered by it.
+    FeedbackLate,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 11] = [
+        Rule::RefusedIssuable,
+        Rule::RefusalUnexplained,
+        Rule::Overdue,
+        Rule::ApproverIsHandler,
+        Rule::IssuedWrongRole,
+        Rule::IssuedWrongSeal,
+        Rule::IssuedWithoutEvidence,
+        Rule::IssuedWithoutSignature,
+        Rule::IssuedWithoutApproval,
+        Rule::OverrideUnjustified,
+        Rule::FeedbackLate,
+    ];
+
+    /// Returns the snake_case code stored in `supervision_findings.rule`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::RefusedIssuable => "refused_issuable",
+            Rule::RefusalUnexplained => "refusal_unexplained",
+            Rule::Overdue => "overdue",
+            Rule::ApproverIsHandler => "approver_is_handler",
+            Rule::IssuedWrongRole => "issued_wrong_role",
+            Rule::IssuedWrongSeal => "issued_wrong_seal",
+            Rule::IssuedWithoutEvidence => "issued_without_evidence",
+            Rule::IssuedWithoutSignature => "issued_without_signature",
+            Rule::IssuedWithoutApproval => "issued_without_approval",
+            Rule::OverrideUnjustified => "override_unjustified",
+            Rule::FeedbackLate => "feedback_late",
+        }
+    }
+}
+
+/// One event a finding cites.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRef {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub global_position: i64,
+    pub event_type: String,
+}
+
+/// A detected breach of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub officer: String,
+    pub occurred_on: NaiveDate,
+    pub detail: String,
+    pub evidence: Vec<EventRef>,
+}
+
+/// Changes that one event makes to the findings of its case.
+#[derive(Debug, Default, PartialEq)]
+pub struct Detected {
+    pub findings: Vec<Finding>,
+    /// Rules whose earlier finding no longer holds: a deadline finding recorded by the sweep
+    /// before a backdated, on-time closing event was projected.
+    pub cleared: Vec<Rule>,
+}
+
+/// Facts about the event beyond its payload.
+#[derive(Clone, Debug)]
+pub struct EventContext {
+    pub at: EventRef,
+    /// `actor_role` of the event's metadata, as the API records it.
+    pub actor_role: Option<String>,
+    /// Date the event was recorded, in China Standard Time.
+    pub recorded_on: NaiveDate,
+}
+
+/// One evidence check of an application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceEntry {
+    pub source: String,
+    pub result: EvidenceResult,
+    pub at: EventRef,
+}
+
+/// The state of an application as the detectors read it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationCase {
+    pub station: String,
+    pub handling_officer: String,
+    pub matter: String,
+    pub unit: Option<RequestingUnit>,
+    pub circumstances: Circumstances,
+    pub decision_date: Option<NaiveDate>,
+    pub policy_version: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub promised_date: Option<NaiveDate>,
+    pub submitted: Option<EventRef>,
+    pub screened: Option<EventRef>,
+    pub overridden: Option<EventRef>,
+    pub approval: Option<(String, EventRef)>,
+    pub signature: Option<EventRef>,
+    pub evidence: Vec<EvidenceEntry>,
+    /// The event that issued, refused or withdrew the application.
+    pub closed: Option<EventRef>,
+}
+
+impl ApplicationCase {
+    /// Returns the promised date while the application is accepted for issuance and open.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        let accepted = matches!(self.outcome, Some(Outcome::Issue { .. }));
+        if self.closed.is_some() || !accepted {
+            return None;
+        }
+        // NOTE: an application overridden from a refusal to an issuance has no promised date,
+        // because screening sets it only for accepted applications, so it is never overdue.
+        self.promised_date
+    }
+}
+
+/// The state of an exchange request as the detectors read it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeCase {
+    /// City or county code of the household-administration unit.
+    pub unit: String,
+    pub officer: String,
+    pub deadline: Option<NaiveDate>,
+    pub received: Option<EventRef>,
+    pub delivered: Option<EventRef>,
+}
+
+fn text_too_short(text: &str) -> bool {
+    text.trim().chars().count() < MIN_EXPLANATION_CHARS
+}
+
+/// Returns the policy the application was screened under, or the current one when this
+/// server does not load that version.
+fn policy_of<'a>(case: &ApplicationCase, policies: &'a PolicyBook) -> &'a Policy {
+    case.policy_version
+        .as_deref()
+        .and_then(|version| policies.version(version))
+        .unwrap_or_else(|| policies.current())
+}
+
+fn refs(items: &[&Option<EventRef>]) -> Vec<EventRef> {
+    items.iter().filter_map(|item| (*item).clone()).collect()
+}
+
+/// Applies an application event to `case` and returns the findings it proves.
+pub fn detect_application(
+    case: &mut ApplicationCase,
+    event: ApplicationEvent,
+    context: &EventContext,
+    policies: &PolicyBook,
+) -> Detected {
+    let mut detected = Detected::default();
+    let at = context.at.clone();
+    match event {
+        ApplicationEvent::ApplicationSubmitted {
+            unit,
+            matter,
+            circumstances,
+            station,
+            decision_date,
+            handling_officer,
+            ..
+        } => {
+            case.station = station;
+            case.handling_officer = handling_officer;
+            case.matter = matter;
+            case.unit = Some(unit);
+            case.circumstances = circumstances;
+            case.decision_date = Some(decision_date);
+            case.submitted = Some(at);
+        }
+        ApplicationEvent::ApplicationScreened { decision } => {
+            case.policy_version = Some(decision.policy_version);
+            case.outcome = Some(decision.outcome);
+            case.promised_date = decision.promised_date;
+            case.screened = Some(at);
+        }
+        ApplicationEvent::ScreeningOverridden {
+            outcome,
+            justification,
+            officer,
+            ..
+        } => {
+            if text_too_short(&justification) {
+                detected.findings.push(Finding {
+                    rule: Rule::OverrideUnjustified,
+                    officer,
+                    occurred_on: context.recorded_on,
+                    detail: format!(
+                        "screening was overridden with a justification of {} characters; at least {MIN_EXPLANATION_CHARS} are required",
+                        justification.trim().chars().count()
+                    ),
+                    evidence: refs(&[&case.screened, &Some(at.clone())]),
+                });
+            }
+            case.outcome = Some(outcome);
+            case.overridden = Some(at);
+        }
+        ApplicationEvent::ApplicationRefused {
+            referral,
+            explanation,
+            officer,
+            refused_on,
+            ..
+        } => {
+            case.closed = Some(at.clone());
+            if text_too_short(&explanation) || referral.trim().is_empty() {
+                detected.findings.push(Finding {
+                    rule: Rule::RefusalUnexplained,
+                    officer: officer.clone(),
+                    occurred_on: refused_on,
+                    detail: format!(
+                        "the refusal carries an explanation of {} characters (at least {MIN_EXPLANATION_CHARS} are required) and {} referral",
+                        explanation.trim().chars().count(),
+                        if referral.trim().is_empty() { "no" } else { "a" }
+                    ),
+                    evidence: vec![at.clone()],
+                });
+            }
+            if let Some(finding) = refused_issuable(case, &officer, refused_on, &at, policies) {
+                detected.findings.push(finding);
+            }
+            detect_closing(case, refused_on, &at, &mut detected);
+        }
+        ApplicationEvent::EvidenceChecked { source, result, .. } => {
+            case.evidence.push(EvidenceEntry { source, result, at });
+        }
+        ApplicationEvent::StubSigned { .. } => case.signature = Some(at),
+        ApplicationEvent::LeaderApproved {
+            leader,
+            approved_on,
+        } => {
+            if leader == case.handling_officer {
+                detected.findings.push(Finding {
+                    rule: Rule::ApproverIsHandler,
+                    officer: leader.clone(),
+                    occurred_on: approved_on,
+                    detail: format!("station leader {leader} approved an application they handled"),
+                    evidence: refs(&[&case.submitted, &Some(at.clone())]),
+                });
+            }
+            case.approval = Some((leader, at));
+        }
+        ApplicationEvent::CertificateIssued {
+            kind,
+            seal,
+            officer,
+            issued_on,
+            ..
+        } => {
+            case.closed = Some(at.clone());
+            detected.findings.extend(detect_issuance(
+                case, &kind, &seal, &officer, issued_on, context, policies,
+            ));
+            detect_closing(case, issued_on, &at, &mut detected);
+        }
+        ApplicationEvent::ApplicationWithdrawn { withdrawn_on, .. } => {
+            case.closed = Some(at.clone());
+            detect_closing(case, withdrawn_on, &at, &mut detected);
+        }
+    }
+    detected
+}
+
+/// Screens the application again under its policy version; a refusal of what it issues is a
+/// finding, whether or not an override preceded it.
+fn refused_issuable(
+    case: &ApplicationCase,
+    officer: &str,
+    refused_on: NaiveDate,
+    at: &EventRef,
+    policies: &PolicyBook,
+) -> Option<Finding> {
+    let policy = policy_of(case, policies);
+    let (unit, decision_date) = (case.unit.as_ref()?, case.decision_date?);
+    let decision = policy
+        .screen(&case.matter, unit, &case.circumstances, decision_date)
+        .ok()?;
+    let Outcome::Issue { kind, .. } = decision.outcome else {
+        return None;
+    };
+    Some(Finding {
+        rule: Rule::RefusedIssuable,
+        officer: officer.to_string(),
+        occurred_on: refused_on,
+        detail: format!(
+            "policy {} rule {} issues {kind} for this matter, but the application was refused",
+            policy.version, decision.rule_id
+        ),
+        evidence: refs(&[
+            &case.submitted,
+            &case.screened,
+            &case.overridden,
+            &Some(at.clone()),
+        ]),
+    })
+}
+
+/// Records an overdue finding for a closing dated after the promised date, and clears a
+/// finding the sweep recorded when the closing is dated on or before it.
+fn detect_closing(
+    case: &ApplicationCase,
+    closed_on: NaiveDate,
+    at: &EventRef,
+    detected: &mut Detected,
+) {
+    let Some(promised) = case.promised_date else {
+        return;
+    };
+    if closed_on <= promised {
+        detected.cleared.push(Rule::Overdue);
+        return;
+    }
+    detected.findings.push(Finding {
+        rule: Rule::Overdue,
+        officer: case.handling_officer.clone(),
+        occurred_on: promised + Days::new(1),
+        detail: format!("promised for {promised}, closed on {closed_on}"),
+        evidence: refs(&[&case.screened, &Some(at.clone())]),
+    });
+}
+
+fn detect_issuance(
+    case: &ApplicationCase,
+    kind_code: &str,
+    seal: &str,
+    officer: &str,
+    issued_on: NaiveDate,
+    context: &EventContext,
+    policies: &PolicyBook,
+) -> Vec<Finding> {
+    let policy = policy_of(case, policies);
+    let Some(kind) = policy.kind(kind_code) else {
+        // NOTE: a kind missing from the policy version is not a finding of its own yet.
+        return Vec::new();
+    };
+    let at = Some(context.at.clone());
+    let finding = |rule: Rule, detail: String, evidence: Vec<EventRef>| Finding {
+        rule,
+        officer: officer.to_string(),
+        occurred_on: issued_on,
+        detail,
+        evidence,
+    };
+    let mut findings = Vec::new();
+    if let Some(detail) = wrong_role(kind, context.actor_role.as_deref()) {
+        findings.push(finding(Rule::IssuedWrongRole, detail, refs(&[&at])));
+    }
+
+    if seal != kind.seal.code() {
+        let detail = format!("{kind_code} carries the {}, not {seal}", kind.seal.code());
+        findings.push(finding(Rule::IssuedWrongSeal, detail, refs(&[&at])));
+    }
+
+    let relevant: Vec<&EvidenceEntry> = case
+        .evidence
+        .iter()
+        .filter(|entry| kind.evidence_sources.contains(&entry.source))
+        .collect();
+    let contradicting: Vec<EventRef> = relevant
+        .iter()
+        .filter(|entry| entry.result == EvidenceResult::Contradicts)
+        .map(|entry| entry.at.clone())
+        .collect();
+    let confirmed = relevant
+        .iter()
+        .any(|entry| entry.result == EvidenceResult::Confirmed);
+    if !contradicting.is_empty() || !confirmed {
+        let detail = if contradicting.is_empty() {
+            format!(
+                "no evidence check from {} confirmed the fact",
+                kind.evidence_sources.join(", ")
+            )
+        } else {
+            format!(
+                "{} evidence check(s) contradict the fact",
+                contradicting.len()
+            )
+        };
+        let mut evidence = contradicting;
+        evidence.extend(refs(&[&case.screened, &at]));
+        findings.push(finding(Rule::IssuedWithoutEvidence, detail, evidence));
+    }
+
+    if kind.stub_signature && case.signature.is_none() {
+        let detail = format!("{kind_code} needs a signed stub; none was recorded before issuance");
+        findings.push(finding(
+            Rule::IssuedWithoutSignature,
+            detail,
+            refs(&[&case.screened, &at]),
+        ));
+    }
+    if kind.leader_approval && case.approval.is_none() {
+        let detail = format!("{kind_code} needs a station leader's approval; none was recorded");
+        findings.push(finding(
+            Rule::IssuedWithoutApproval,
+            detail,
+            refs(&[&case.screened, &at]),
+        ));
+    }
+    if let Some((leader, approved_at)) = &case.approval
+        && leader == officer
+        && *leader != case.handling_officer
+    {
+        findings.push(Finding {
+            rule: Rule::ApproverIsHandler,
+            officer: leader.clone(),
+            occurred_on: issued_on,
+            detail: format!("station leader {leader} approved and issued the same certificate"),
+            evidence: vec![approved_at.clone(), context.at.clone()],
+        });
+    }
+    findings
+}
+
+/// Returns the detail of a wrong-role finding when the recorded role may not issue `kind`.
+fn wrong_role(kind: &CertificateKind, actor_role: Option<&str>) -> Option<String> {
+    let allowed = actor_role.is_some_and(|role| {
+        kind.handling_roles
+            .iter()
+            .any(|allowed| allowed.code() == role)
+    });
+    if allowed {
+        return None;
+    }
+    let roles: Vec<&str> = kind.handling_roles.iter().map(|role| role.code()).collect();
+    Some(format!(
+        "{} is issued by {}; the issuing officer's recorded role is {}",
+        kind.code,
+        roles.join(" or "),
+        actor_role.unwrap_or("missing")
+    ))
+}
+
+/// Returns the overdue finding of an application still open after its promised date, as of
+/// `today`.
+pub fn overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option<Finding> {
+    let promised = case.due_on()?;
+    if today <= promised {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::Overdue,
+        officer: case.handling_officer.clone(),
+        occurred_on: promised + Days::new(1),
+        detail: format!("promised for {promised}, still open on {today}"),
+        evidence: refs(&[&case.screened]),
+    })
+}
+
+impl ExchangeCase {
+    /// Returns the feedback deadline while no feedback is delivered.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        match self.delivered {
+            Some(_) => None,
+            None => self.deadline,
+        }
+    }
+}
+
+/// Applies an exchange request event to `case` and returns the findings it proves.
+pub fn detect_exchange(case: &mut ExchangeCase, event: RequestEvent, at: &EventRef) -> Detected {
+    let mut detected = Detected::default();
+    match event {
+        RequestEvent::RequestReceived {
+            agreement,
+            deadline,
+            officer,
+            ..
+        } => {
+            case.unit = agreement.household_unit;
+            case.officer = officer;
+            case.deadline = Some(deadline);
+            case.received = Some(at.clone());
+        }
+        RequestEvent::FeedbackDelivered {
+            delivered_at,
+            deadline,
+            officer,
+            ..
+        } => {
+            case.delivered = Some(at.clone());
+            let delivered_on = china_date(delivered_at);
+            if delivered_on > deadline {
+                detected.findings.push(Finding {
+                    rule: Rule::FeedbackLate,
+                    officer,
+                    occurred_on: deadline + Days::new(1),
+                    detail: format!("feedback due by {deadline}, delivered on {delivered_on}"),
+                    evidence: refs(&[&case.received, &Some(at.clone())]),
+                });
+            } else {
+                detected.cleared.push(Rule::FeedbackLate);
+            }
+        }
+        RequestEvent::RequestVerified { .. }
+        | RequestEvent::HandoverPrepared { .. }
+        | RequestEvent::HandoverAcknowledged { .. }
+        | RequestEvent::RequestFiled { .. } => {}
+    }
+    detected
+}
+
+/// Returns the late-feedback finding of a request with no feedback after its deadline, as of
+/// `today`.
+pub fn feedback_missing(case: &ExchangeCase, today: NaiveDate) -> Option<Finding> {
+    let deadline = case.due_on()?;
+    if today <= deadline {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::FeedbackLate,
+        officer: case.officer.clone(),
+        occurred_on: deadline + Days::new(1),
+        detail: format!("feedback due by {deadline}, not delivered on {today}"),
+        evidence: refs(&[&case.received]),
+    })
+}

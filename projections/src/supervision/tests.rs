@@ -1,0 +1,553 @@
+//! Detector tests: for each rule, a history that triggers it and one that must not.
+
+use aggregates::application::{ApplicationEvent, EvidenceResult, Person, Signer};
+use aggregates::exchange::request::{AgreementTerms, BatchSummary, RequestEvent};
+use aggregates::id_number::IdNumber;
+use aggregates::policy::{Circumstances, Outcome, Policy, PolicyBook, RequestingUnit, bundled};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+use super::detectors::*;
+
+fn policies() -> PolicyBook {
+    PolicyBook::new(Policy::load(bundled::DOCUMENT, bundled::CALENDAR_CSV).expect("policy loads"))
+}
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("valid date")
+}
+
+/// Replays application events in order, as officer roles recorded in the metadata, and
+/// returns every finding and cleared rule.
+struct Case {
+    policies: PolicyBook,
+    state: ApplicationCase,
+    sequence: i64,
+    findings: Vec<Finding>,
+    cleared: Vec<Rule>,
+}
+
+impl Case {
+    fn new() -> Case {
+        Case {
+            policies: policies(),
+            state: ApplicationCase::default(),
+            sequence: 0,
+            findings: Vec::new(),
+            cleared: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, event: ApplicationEvent, role: &str) -> &mut Case {
+        self.sequence += 1;
+        let event_type = format!("{event:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let context = EventContext {
+            at: EventRef {
+                aggregate_type: "application".into(),
+                aggregate_id: "A1".into(),
+                sequence: self.sequence,
+                global_position: 100 + self.sequence,
+                event_type,
+            },
+            actor_role: Some(role.to_string()),
+            recorded_on: date("2026-11-02"),
+        };
+        let detected = detect_application(&mut self.state, event, &context, &self.policies);
+        self.findings.extend(detected.findings);
+        self.cleared.extend(detected.cleared);
+        self
+    }
+
+    /// Submits a kinship request as officer `hh`; `same_register` makes screening refuse it.
+    fn submitted(same_register: bool) -> Case {
+        Case::submitted_matter("kinship", "same_household_register", same_register)
+    }
+
+    fn submitted_matter(matter: &str, circumstance: &str, value: bool) -> Case {
+        let mut case = Case::new();
+        let unit = RequestingUnit {
+            name: "Bank of China".into(),
+            unit_type: "bank".into(),
+            level: "city".into(),
+            provincial_rule_requires: true,
+        };
+        let circumstances = Circumstances::from([(circumstance.to_string(), value)]);
+        let decision = case
+            .policies
+            .current()
+            .screen(matter, &unit, &circumstances, date("2026-11-02"))
+            .expect("screening decides");
+        let applicant = Person {
+            name: "张伟".into(),
+            id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+        };
+        case.apply(
+            ApplicationEvent::ApplicationSubmitted {
+                applicant,
+                agent: None,
+                unit,
+                matter: matter.into(),
+                circumstances,
+                purpose: "transfer".into(),
+                station: "S1".into(),
+                decision_date: date("2026-11-02"),
+                handling_officer: "hh".into(),
+            },
+            "household_officer",
+        );
+        case.apply(
+            ApplicationEvent::ApplicationScreened { decision },
+            "household_officer",
+        );
+        case
+    }
+
+    fn rules(&self) -> Vec<Rule> {
+        self.findings.iter().map(|finding| finding.rule).collect()
+    }
+
+    fn finding(&self, rule: Rule) -> &Finding {
+        self.findings
+            .iter()
+            .find(|finding| finding.rule == rule)
+            .unwrap_or_else(|| panic!("no {rule:?} finding among {:?}", self.rules()))
+    }
+}
+
+fn refusal(explanation: &str, referral: &str, on: &str) -> ApplicationEvent {
+    ApplicationEvent::ApplicationRefused {
+        principle: "legal_document".into(),
+        referral: referral.into(),
+        explanation: explanation.into(),
+        cannot_issue: false,
+        officer: "hh".into(),
+        refused_on: date(on),
+    }
+}
+
+const EXPLANATION: &str = "户口簿已载明亲属关系，请出示户口簿。";
+
+fn override_to_refuse(justification: &str) -> ApplicationEvent {
+    ApplicationEvent::ScreeningOverridden {
+        previous: Outcome::Issue {
+            kind: "kinship".into(),
+            transitional: false,
+        },
+        outcome: Outcome::Refuse {
+            principle: "legal_document".into(),
+            referral: "出示户口簿".into(),
+        },
+        justification: justification.into(),
+        officer: "hh".into(),
+    }
+}
+
+fn evidence(source: &str, result: EvidenceResult) -> ApplicationEvent {
+    ApplicationEvent::EvidenceChecked {
+        source: source.into(),
+        reference: "R-1".into(),
+        result,
+        officer: "hh".into(),
+    }
+}
+
+fn signature() -> ApplicationEvent {
+    ApplicationEvent::StubSigned {
+        signer: Signer::Applicant,
+        name: "张伟".into(),
+        phone: "13904310000".into(),
+    }
+}
+
+fn approval(leader: &str) -> ApplicationEvent {
+    ApplicationEvent::LeaderApproved {
+        leader: leader.into(),
+        approved_on: date("2026-11-03"),
+    }
+}
+
+fn issuance(kind: &str, seal: &str, officer: &str, on: &str) -> ApplicationEvent {
+    ApplicationEvent::CertificateIssued {
+        certificate_number: "C-1".into(),
+        kind: kind.into(),
+        seal: seal.into(),
+        officer: officer.into(),
+        station: "S1".into(),
+        issued_on: date(on),
+        transitional: false,
+    }
+}
+
+/// Issues a kinship application by the rules: evidence, signature, seal, on time.
+fn proper_kinship_issuance() -> Case {
+    let mut case = Case::submitted(false);
+    case.apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(signature(), "household_officer")
+    .apply(
+        issuance("kinship", "household_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    case
+}
+
+#[test]
+fn proper_issuance_has_no_findings() {
+    let case = proper_kinship_issuance();
+    assert_eq!(case.rules(), Vec::<Rule>::new());
+    assert_eq!(case.cleared, vec![Rule::Overdue]);
+}
+
+#[test]
+fn refusal_of_issuable_matter_found() {
+    let mut case = Case::submitted(false);
+    case.apply(
+        override_to_refuse("申请人坚持要求，所长同意改为不予出具。"),
+        "household_officer",
+    )
+    .apply(
+        refusal(EXPLANATION, "出示户口簿", "2026-11-03"),
+        "household_officer",
+    );
+    let finding = case.finding(Rule::RefusedIssuable);
+    let cited: Vec<i64> = finding.evidence.iter().map(|at| at.sequence).collect();
+    assert_eq!(
+        cited,
+        vec![1, 2, 3, 4],
+        "submission, screening, override, refusal"
+    );
+    assert_eq!(finding.evidence[3].event_type, "ApplicationRefused");
+    assert_eq!(finding.evidence[3].global_position, 104);
+    assert_eq!(finding.officer, "hh");
+    assert_eq!(case.findings.len(), 1);
+}
+
+#[test]
+fn refusal_policy_refuses_not_found() {
+    let mut case = Case::submitted(true);
+    case.apply(
+        refusal(EXPLANATION, "出示户口簿", "2026-11-03"),
+        "household_officer",
+    );
+    assert_eq!(case.rules(), Vec::<Rule>::new());
+}
+
+#[test]
+fn refusal_without_explanation_found() {
+    for (explanation, referral) in [("不行", "出示户口簿"), (EXPLANATION, " ")] {
+        let mut case = Case::submitted(true);
+        case.apply(
+            refusal(explanation, referral, "2026-11-03"),
+            "household_officer",
+        );
+        let finding = case.finding(Rule::RefusalUnexplained);
+        assert_eq!(finding.evidence.len(), 1);
+        assert_eq!(finding.evidence[0].sequence, 3);
+        assert_eq!(finding.occurred_on, date("2026-11-03"));
+    }
+}
+
+#[test]
+fn issuance_after_promised_date_overdue() {
+    let mut case = Case::submitted(false);
+    let promised = case
+        .state
+        .promised_date
+        .expect("accepted has a promised date");
+    let late = promised + chrono::Days::new(3);
+    case.apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(signature(), "household_officer")
+    .apply(
+        issuance("kinship", "household_seal", "hh", &late.to_string()),
+        "household_officer",
+    );
+    let finding = case.finding(Rule::Overdue);
+    assert_eq!(finding.occurred_on, promised + chrono::Days::new(1));
+    assert_eq!(finding.evidence.len(), 2);
+    assert_eq!(finding.evidence[1].event_type, "CertificateIssued");
+    assert_eq!(case.findings.len(), 1);
+    assert!(case.cleared.is_empty());
+}
+
+#[test]
+fn open_application_overdue_after_promise() {
+    let case = Case::submitted(false);
+    let promised = case.state.promised_date.expect("promised date");
+    assert_eq!(overdue_open(&case.state, promised), None, "due today");
+    let finding = overdue_open(&case.state, promised + chrono::Days::new(1)).expect("overdue");
+    assert_eq!(finding.rule, Rule::Overdue);
+    assert_eq!(finding.evidence.len(), 1);
+    assert_eq!(finding.evidence[0].event_type, "ApplicationScreened");
+    let closed = proper_kinship_issuance();
+    assert_eq!(
+        overdue_open(&closed.state, promised + chrono::Days::new(30)),
+        None
+    );
+    let refused = Case::submitted(true);
+    assert_eq!(
+        overdue_open(&refused.state, promised + chrono::Days::new(30)),
+        None
+    );
+}
+
+#[test]
+fn approver_who_handled_found() {
+    let mut case = Case::submitted_matter("death", "police_handled_event", true);
+    case.apply(approval("hh"), "station_leader");
+    let finding = case.finding(Rule::ApproverIsHandler);
+    let cited: Vec<&str> = finding
+        .evidence
+        .iter()
+        .map(|at| at.event_type.as_str())
+        .collect();
+    assert_eq!(cited, vec!["ApplicationSubmitted", "LeaderApproved"]);
+
+    let mut other = Case::submitted_matter("death", "police_handled_event", true);
+    other.apply(approval("ld"), "station_leader");
+    assert_eq!(other.rules(), Vec::<Rule>::new());
+}
+
+#[test]
+fn approver_who_issued_found() {
+    let mut case = Case::submitted_matter("death", "police_handled_event", true);
+    case.apply(
+        evidence("station_dispatch_records", EvidenceResult::Confirmed),
+        "community_officer",
+    )
+    .apply(signature(), "community_officer")
+    .apply(approval("ld"), "station_leader")
+    .apply(
+        issuance("abnormal_death", "official_seal", "ld", "2026-11-03"),
+        "community_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::ApproverIsHandler]);
+
+    let mut proper = Case::submitted_matter("death", "police_handled_event", true);
+    proper
+        .apply(
+            evidence("station_dispatch_records", EvidenceResult::Confirmed),
+            "community_officer",
+        )
+        .apply(signature(), "community_officer")
+        .apply(approval("ld"), "station_leader")
+        .apply(
+            issuance("abnormal_death", "official_seal", "cm", "2026-11-03"),
+            "community_officer",
+        );
+    assert_eq!(proper.rules(), Vec::<Rule>::new());
+}
+
+#[test]
+fn issuance_by_wrong_role_found() {
+    let mut case = Case::submitted(false);
+    case.apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(signature(), "household_officer")
+    .apply(
+        issuance("kinship", "household_seal", "cm", "2026-11-03"),
+        "community_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::IssuedWrongRole]);
+    assert_eq!(case.finding(Rule::IssuedWrongRole).officer, "cm");
+}
+
+#[test]
+fn issuance_with_wrong_seal_found() {
+    let mut case = Case::submitted(false);
+    case.apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(signature(), "household_officer")
+    .apply(
+        issuance("kinship", "official_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::IssuedWrongSeal]);
+    assert_eq!(case.finding(Rule::IssuedWrongSeal).evidence[0].sequence, 5);
+}
+
+#[test]
+fn issuance_without_evidence_found() {
+    let mut missing = Case::submitted(false);
+    missing.apply(signature(), "household_officer").apply(
+        issuance("kinship", "household_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    assert_eq!(missing.rules(), vec![Rule::IssuedWithoutEvidence]);
+
+    // A source the kind does not accept confirms nothing.
+    let mut wrong_source = Case::submitted(false);
+    wrong_source
+        .apply(
+            evidence("paper_archives", EvidenceResult::Confirmed),
+            "household_officer",
+        )
+        .apply(signature(), "household_officer")
+        .apply(
+            issuance("kinship", "household_seal", "hh", "2026-11-03"),
+            "household_officer",
+        );
+    assert_eq!(wrong_source.rules(), vec![Rule::IssuedWithoutEvidence]);
+
+    let mut contradicted = Case::submitted(false);
+    contradicted
+        .apply(
+            evidence("household_archives", EvidenceResult::Confirmed),
+            "household_officer",
+        )
+        .apply(
+            evidence("population_information_system", EvidenceResult::Contradicts),
+            "household_officer",
+        )
+        .apply(signature(), "household_officer")
+        .apply(
+            issuance("kinship", "household_seal", "hh", "2026-11-03"),
+            "household_officer",
+        );
+    let finding = contradicted.finding(Rule::IssuedWithoutEvidence);
+    assert_eq!(finding.evidence[0].event_type, "EvidenceChecked");
+    assert_eq!(finding.evidence[0].sequence, 4);
+}
+
+#[test]
+fn issuance_without_signature_found() {
+    let mut case = Case::submitted(false);
+    case.apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(
+        issuance("kinship", "household_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::IssuedWithoutSignature]);
+}
+
+#[test]
+fn issuance_without_approval_found() {
+    let mut case = Case::submitted_matter("death", "police_handled_event", true);
+    case.apply(
+        evidence("station_dispatch_records", EvidenceResult::Confirmed),
+        "community_officer",
+    )
+    .apply(signature(), "community_officer")
+    .apply(
+        issuance("abnormal_death", "official_seal", "cm", "2026-11-03"),
+        "community_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::IssuedWithoutApproval]);
+}
+
+#[test]
+fn override_without_justification_found() {
+    let mut case = Case::submitted(false);
+    case.apply(override_to_refuse("改"), "household_officer");
+    assert_eq!(case.rules(), vec![Rule::OverrideUnjustified]);
+    let cited: Vec<&str> = case.findings[0]
+        .evidence
+        .iter()
+        .map(|at| at.event_type.as_str())
+        .collect();
+    assert_eq!(cited, vec!["ApplicationScreened", "ScreeningOverridden"]);
+
+    let mut justified = Case::submitted(false);
+    justified.apply(
+        override_to_refuse("申请人坚持要求，所长同意改为不予出具。"),
+        "household_officer",
+    );
+    assert_eq!(justified.rules(), Vec::<Rule>::new());
+}
+
+fn exchange_ref(sequence: i64, event_type: &str) -> EventRef {
+    EventRef {
+        aggregate_type: "exchange_request".into(),
+        aggregate_id: "R1".into(),
+        sequence,
+        global_position: 200 + sequence,
+        event_type: event_type.into(),
+    }
+}
+
+fn received_request() -> ExchangeCase {
+    let mut case = ExchangeCase::default();
+    let received = RequestEvent::RequestReceived {
+        agreement: AgreementTerms {
+            household_unit: "K1".into(),
+            ..AgreementTerms::default()
+        },
+        items: vec!["name".into()],
+        received_at: time("2026-11-02T09:00:00+08:00"),
+        deadline: date("2026-11-06"),
+        deadline_working_days: 5,
+        policy_version: "v".into(),
+        batch: BatchSummary::default(),
+        officer: "hh".into(),
+    };
+    let detected = detect_exchange(&mut case, received, &exchange_ref(1, "RequestReceived"));
+    assert_eq!(detected, Detected::default());
+    case
+}
+
+fn time(text: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(text).expect("valid time")
+}
+
+fn feedback(at: &str) -> RequestEvent {
+    RequestEvent::FeedbackDelivered {
+        result_sha256: "00".into(),
+        delivered_at: time(at),
+        deadline: date("2026-11-06"),
+        on_time: false,
+        officer: "hh".into(),
+    }
+}
+
+#[test]
+fn late_exchange_feedback_found() {
+    let mut case = received_request();
+    let detected = detect_exchange(
+        &mut case,
+        feedback("2026-11-09T10:00:00+08:00"),
+        &exchange_ref(3, "FeedbackDelivered"),
+    );
+    assert_eq!(detected.findings.len(), 1);
+    let finding = &detected.findings[0];
+    assert_eq!(finding.rule, Rule::FeedbackLate);
+    assert_eq!(finding.occurred_on, date("2026-11-07"));
+    let cited: Vec<i64> = finding.evidence.iter().map(|at| at.sequence).collect();
+    assert_eq!(cited, vec![1, 3]);
+}
+
+#[test]
+fn timely_exchange_feedback_not_found() {
+    let mut case = received_request();
+    // 23:30 in UTC on the 5th is the 6th in China: still on the deadline day.
+    let detected = detect_exchange(
+        &mut case,
+        feedback("2026-11-05T23:30:00+00:00"),
+        &exchange_ref(3, "FeedbackDelivered"),
+    );
+    assert!(detected.findings.is_empty());
+    assert_eq!(detected.cleared, vec![Rule::FeedbackLate]);
+    assert_eq!(feedback_missing(&case, date("2026-12-01")), None);
+}
+
+#[test]
+fn missing_exchange_feedback_found() {
+    let case = received_request();
+    assert_eq!(feedback_missing(&case, date("2026-11-06")), None);
+    let finding = feedback_missing(&case, date("2026-11-07")).expect("late");
+    assert_eq!(finding.rule, Rule::FeedbackLate);
+    assert_eq!(finding.evidence, vec![exchange_ref(1, "RequestReceived")]);
+}

@@ -1,0 +1,338 @@
+//! `GET /v1/supervision/compliance`: counts of a period at province, city, county or station
+//! level, as JSON or CSV with the same numbers.
+//!
+//! Applications count by decision date; issuances and refusals by the date they record;
+//! findings by the date of the act. The counts read `application_view` and the supervision
+//! findings, which are projections: each trails the log by its own lag.
+
+use std::collections::BTreeMap;
+
+use aggregates::application::MIN_EXPLANATION_CHARS;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Params, Scope, check_period, forbidden, invalid, scope_of};
+use crate::http::AppState;
+use crate::http::auth::Authenticated;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+
+const LEVELS: [&str; 4] = ["province", "city", "county", "station"];
+
+/// The compliance report of one area and period.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct ComplianceReport {
+    pub level: String,
+    pub code: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Station codes the report covers.
+    pub stations: Vec<String>,
+    /// Applications decided in the period.
+    pub applications: i64,
+    pub applications_per_matter: BTreeMap<String, i64>,
+    /// Certificates issued in the period.
+    pub issued: i64,
+    pub issued_per_kind: BTreeMap<String, i64>,
+    /// Issuances that only the transition window allowed.
+    pub transitional_issued: i64,
+    /// Refusals recorded in the period.
+    pub refusals: i64,
+    pub refused_per_principle: BTreeMap<String, i64>,
+    /// Refusals whose explanation has at least the minimum length and which name a referral.
+    pub refusals_explained: i64,
+    pub refusals_explained_per_principle: BTreeMap<String, i64>,
+    /// `refusals_explained / refusals`, rounded to four decimals; `null` without refusals.
+    pub explanation_rate: Option<f64>,
+    /// Applications decided in the period that have an overdue finding.
+    pub overdue_applications: i64,
+    /// Findings whose act falls in the period, exchange findings of the area's units included.
+    pub findings: i64,
+    /// Findings per rule; every rule is listed, with zero where none was found.
+    pub findings_per_rule: BTreeMap<String, i64>,
+}
+
+impl ComplianceReport {
+    /// Returns the report's numbers as `(metric, key, value)` rows; the CSV has one line each.
+    pub fn rows(&self) -> Vec<(String, String, String)> {
+        let mut rows = Vec::new();
+        let mut scalar = |metric: &str, value: String| {
+            rows.push((metric.to_string(), String::new(), value));
+        };
+        scalar("level", self.level.clone());
+        scalar("code", self.code.clone());
+        scalar("from", self.from.to_string());
+        scalar("to", self.to.to_string());
+        scalar("stations", self.stations.join(" "));
+        scalar("applications", self.applications.to_string());
+        scalar("issued", self.issued.to_string());
+        scalar("transitional_issued", self.transitional_issued.to_string());
+        scalar("refusals", self.refusals.to_string());
+        scalar("refusals_explained", self.refusals_explained.to_string());
+        scalar(
+            "explanation_rate",
+            self.explanation_rate
+                .map(|rate| format!("{rate:.4}"))
+                .unwrap_or_default(),
+        );
+        scalar(
+            "overdue_applications",
+            self.overdue_applications.to_string(),
+        );
+        scalar("findings", self.findings.to_string());
+
+        for (metric, counts) in [
+            ("applications_per_matter", &self.applications_per_matter),
+            ("issued_per_kind", &self.issued_per_kind),
+            ("refused_per_principle", &self.refused_per_principle),
+            (
+                "refusals_explained_per_principle",
+                &self.refusals_explained_per_principle,
+            ),
+            ("findings_per_rule", &self.findings_per_rule),
+        ] {
+            for (key, value) in counts {
+                rows.push((metric.to_string(), key.clone(), value.to_string()));
+            }
+        }
+        rows
+    }
+
+    /// Writes the rows as CSV with the header `metric,key,value`.
+    pub fn to_csv(&self) -> anyhow::Result<String> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(["metric", "key", "value"])?;
+        for (metric, key, value) in self.rows() {
+            writer.write_record([metric, key, value])?;
+        }
+        Ok(String::from_utf8(writer.into_inner()?)?)
+    }
+}
+
+/// Returns the stations and the exchange units (city and county codes) under an area.
+async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<String>, Vec<String>)> {
+    let condition = match level {
+        "station" => "s.code = $1",
+        "county" => "s.county_code = $1",
+        "city" => "k.city_code = $1",
+        // Province codes are the leading digits of the city codes (22 for Jilin, whose cities
+        // are 2201 to 2224).
+        _ => "starts_with(k.city_code, $1)",
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
+        "SELECT s.code, s.county_code, k.city_code FROM stations s JOIN counties k ON k.code = s.county_code
+          WHERE {condition} ORDER BY s.code"
+    ))
+    .bind(code)
+    .fetch_all(&state.pool)
+    .await?;
+
+    if rows.is_empty() {
+        return Err(ApiError::NotFound {
+            code: "area_not_found",
+            message: format!("no station is registered under {level} {code}; check the code"),
+        });
+    }
+
+    let stations = rows.iter().map(|row| row.0.clone()).collect();
+    // A station's exchange findings belong to its county and city; only areas that contain
+    // the whole unit count them.
+    let mut units: Vec<String> = match level {
+        "station" => Vec::new(),
+        "county" => vec![code.to_string()],
+        _ => rows
+            .iter()
+            .flat_map(|row| [row.1.clone(), row.2.clone()])
+            .collect(),
+    };
+    units.sort();
+    units.dedup();
+    Ok((stations, units))
+}
+
+async fn counts(
+    state: &AppState,
+    sql: &str,
+    stations: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .bind(stations)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&state.pool)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+const APPLICATIONS_PER_MATTER: &str = "SELECT matter, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND decision_date BETWEEN $2 AND $3 GROUP BY matter";
+
+const ISSUED_PER_KIND: &str = "SELECT kind, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'issued' AND closed_on BETWEEN $2 AND $3 GROUP BY kind";
+
+const TRANSITIONAL_ISSUED: &str = "SELECT 'transitional', count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'issued' AND transitional AND closed_on BETWEEN $2 AND $3";
+
+const REFUSED_PER_PRINCIPLE: &str = "SELECT principle, count(*) FROM application_view
+  WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3 GROUP BY principle";
+
+const OVERDUE_APPLICATIONS: &str = "SELECT 'overdue', count(*) FROM application_view v
+  WHERE v.station_code = ANY($1) AND v.decision_date BETWEEN $2 AND $3
+    AND EXISTS (SELECT 1 FROM supervision_findings f
+                 WHERE f.aggregate_type = 'application' AND f.aggregate_id = v.application_id
+                   AND f.rule = 'overdue')";
+
+/// Counts explained refusals per principle: an explanation of the minimum length and a referral,
+/// the same test as the `refusal_unexplained` rule.
+fn explained_per_principle_sql() -> String {
+    format!(
+        "SELECT principle, count(*) FROM application_view
+          WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3
+            AND char_length(btrim(coalesce(explanation, ''))) >= {MIN_EXPLANATION_CHARS}
+            AND btrim(coalesce(referral, '')) <> ''
+          GROUP BY principle"
+    )
+}
+
+/// Counts findings per rule in the period, listing every rule with zero where none was found.
+async fn findings_per_rule(
+    state: &AppState,
+    (stations, units): (&[String], &[String]),
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<BTreeMap<String, i64>> {
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT rule, count(*) FROM supervision_findings
+          WHERE (station_code = ANY($1) OR unit_code = ANY($2)) AND occurred_on BETWEEN $3 AND $4
+          GROUP BY rule",
+    )
+    .bind(stations)
+    .bind(units)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut per_rule: BTreeMap<String, i64> = projections::supervision::rule_codes()
+        .into_iter()
+        .map(|code| (code.to_string(), 0))
+        .collect();
+    per_rule.extend(found);
+    Ok(per_rule)
+}
+
+/// Returns `explained / total` rounded to four decimals, or `None` without refusals.
+fn explanation_rate(explained: i64, total: i64) -> Option<f64> {
+    (total > 0).then(|| {
+        let rate = explained as f64 / total as f64;
+        (rate * 10_000.0).round() / 10_000.0
+    })
+}
+
+/// Computes the report of `stations` and `units` for the period.
+async fn report(
+    state: &AppState,
+    (level, code): (String, String),
+    (stations, units): (Vec<String>, Vec<String>),
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<ComplianceReport> {
+    let period = (from, to);
+    let count = |sql: String| {
+        let stations = &stations;
+        async move { counts(state, &sql, stations, from, to).await }
+    };
+    let applications_per_matter = count(APPLICATIONS_PER_MATTER.into()).await?;
+    let issued_per_kind = count(ISSUED_PER_KIND.into()).await?;
+    let transitional = count(TRANSITIONAL_ISSUED.into()).await?;
+    let refused_per_principle = count(REFUSED_PER_PRINCIPLE.into()).await?;
+    let refusals_explained_per_principle = count(explained_per_principle_sql()).await?;
+    let overdue = count(OVERDUE_APPLICATIONS.into()).await?;
+    let findings_per_rule = findings_per_rule(state, (&stations, &units), period).await?;
+
+    let refusals: i64 = refused_per_principle.values().sum();
+    let refusals_explained: i64 = refusals_explained_per_principle.values().sum();
+    Ok(ComplianceReport {
+        level,
+        code,
+        from,
+        to,
+        stations,
+        applications: applications_per_matter.values().sum(),
+        applications_per_matter,
+        issued: issued_per_kind.values().sum(),
+        issued_per_kind,
+        transitional_issued: transitional.values().sum(),
+        refusals,
+        refused_per_principle,
+        refusals_explained,
+        refusals_explained_per_principle,
+        explanation_rate: explanation_rate(refusals_explained, refusals),
+        overdue_applications: overdue.values().sum(),
+        findings: findings_per_rule.values().sum(),
+        findings_per_rule,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/supervision/compliance",
+    params(
+        ("level" = String, Query, description = "province, city, county or station"),
+        ("code" = String, Query, description = "code of the area: the leading digits of city codes for a province, else the city, county or station code"),
+        ("from" = NaiveDate, Query, description = "first day of the period, inclusive"),
+        ("to" = NaiveDate, Query, description = "last day of the period, inclusive"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+    ),
+    responses((status = 200, body = ComplianceReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn compliance(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult<Response> {
+    let scope = scope_of(&actor)?;
+    let params = Params::new(query, &["level", "code", "from", "to", "format"])?;
+    let level = params.required("level")?;
+    if !LEVELS.contains(&level.as_str()) {
+        let message = format!(
+            "level {level:?} is unknown; use one of {}",
+            LEVELS.join(", ")
+        );
+        return Err(invalid("level", message));
+    }
+    let code = params.required("code")?;
+    let from = params.date("from")?;
+    let to = params.date("to")?;
+    let (Some(from), Some(to)) = (from, to) else {
+        let field = if from.is_none() { "from" } else { "to" };
+        return Err(invalid(
+            field,
+            format!("query parameter {field} is required, as YYYY-MM-DD"),
+        ));
+    };
+    check_period(Some(from), Some(to))?;
+
+    let format = params.text("format").unwrap_or_else(|| "json".into());
+    if format != "json" && format != "csv" {
+        return Err(invalid(
+            "format",
+            format!("format {format:?} is unknown; use json or csv"),
+        ));
+    }
+    if let Scope::Station(own) = &scope
+        && (level != "station" || &code != own)
+    {
+        return Err(forbidden(format!(
+            "station leaders read the report of their own station: level=station&code={own}"
+        )));
+    }
+
+    let covered = area(&state, &level, &code).await?;
+    let report = report(&state, (level, code), covered, (from, to)).await?;
+    if format == "csv" {
+        let body = report.to_csv()?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(axum::Json(report).into_response())
+}
