@@ -21,6 +21,16 @@ impl RecordCheck {
         command: RecordCheckCommand,
         policies: &PolicyBook,
     ) -> Result<Vec<RecordCheckEvent>> {
+        // Inspectors read results, each read recorded, and act on no application.
+        if command.actor().role == Role::Inspector
+            && !matches!(command, RecordCheckCommand::ReadResults(_))
+        {
+            return Err(ApplicationError::forbidden(
+                "inspector_reads_only",
+                "role",
+                "inspectors read supervision records and do not act on record checks; use an officer of the station",
+            ));
+        }
         if let RecordCheckCommand::Submit(command) = command {
             return self.submit(*command, policies.current());
         }

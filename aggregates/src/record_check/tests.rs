@@ -170,6 +170,20 @@ fn handler_cannot_approve() {
 }
 
 #[test]
+fn inspector_cannot_approve() {
+    let approve = RecordCheckCommand::Approve(ApproveRecordCheck {
+        actor: officer("dc", Role::Inspector),
+        date: date("2026-11-04"),
+    });
+    Framework::with(services())
+        .given(all_mandatory_clear())
+        .when(approve)
+        .then_expect_error_message(
+            "inspectors read supervision records and do not act on record checks; use an officer of the station",
+        );
+}
+
+#[test]
 fn recorded_finding_blocks_approval() {
     let mut given = all_mandatory_clear();
     given.push(checked("paper_archives", true));
