@@ -273,13 +273,17 @@ def verify(bundle, checkpoint_dir=None):
     check_checkpoints(checkpoints, trusted, None if ledger else bundle["consistency_proofs"])
     roots = {checkpoint["tree_size"]: bytes.fromhex(checkpoint["root"]) for checkpoint in checkpoints}
     if checkpoint_dir:
+        newest = max(roots, default=0)
         for exported in read_dir(os.path.join(checkpoint_dir, "checkpoints")):
             size = exported["tree_size"]
-            if size in roots and roots[size] != bytes.fromhex(exported["root"]):
-                raise Damage("forked", f"the bundle's checkpoint of {size} events differs from the exported one")
-            newest = max(roots, default=0)
             if size > newest:
                 raise Damage("truncated", f"an exported checkpoint covers {size} events; the bundle's newest covers {newest}")
+            # The server records every checkpoint before it exports it, so a bundle of the same
+            # history holds every exported checkpoint up to its newest one.
+            if size not in roots:
+                raise Damage("forked", f"the exported checkpoint of {size} events is not in the bundle's history")
+            if roots[size] != bytes.fromhex(exported["root"]):
+                raise Damage("forked", f"the bundle's checkpoint of {size} events differs from the exported one")
     events = bundle["events"]
     leaves, envelopes = [], []
     for event in events:

@@ -442,11 +442,19 @@ async fn restored_old_backup_is_refused_and_fork_is_named() {
         .restart(Some(settings(dir.path(), "ledger.key", "elsewhere")))
         .await
         .expect("server starts with another directory");
-    four_events(&server).await;
+    let forked_case = four_events(&server).await;
     server.stop_server().await;
     let found = first_damage(&server, dir.path()).await;
     assert_eq!(found.damage, LedgerDamage::Forked);
     assert_eq!(found.checkpoint, Some(9));
+    // The independent verifier names the fork from a bundle of the new history, whole or one
+    // case, checked against the original directory.
+    for case in [None, Some(forked_case.as_str())] {
+        let (path, _) = write_bundle(&server, dir.path(), case).await;
+        let (ok, text) = run_python_verifier(&path, &dir.path().join("published"));
+        assert!(!ok, "{case:?}: {text}");
+        assert!(text.contains("forked"), "{case:?}: {text}");
+    }
     server.stop().await;
 }
 
