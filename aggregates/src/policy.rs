@@ -189,6 +189,8 @@ pub struct Policy {
     /// Rules checked before a matter's own rules, in order.
     pub gates: Vec<Rule>,
     pub matters: BTreeMap<String, Matter>,
+    /// Requesting-unit types by code, with their descriptions.
+    pub unit_types: BTreeMap<String, String>,
     pub transition: TransitionWindow,
     pub calendar: WorkingDayCalendar,
     /// No-criminal-record certificates and unit verification.

@@ -353,13 +353,78 @@ pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
+    T: serde::de::DeserializeOwned,
     Json<T>: FromRequest<S, Rejection = JsonRejection>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(request, state).await?;
+        if !is_json(request.headers()) {
+            // Let axum reject the content type with its own error.
+            let Json(value) = Json::<T>::from_request(request, state).await?;
+            return Ok(ApiJson(value));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        if let Some(field) = field_with_nul(&bytes) {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "invalid_text",
+                message: format!(
+                    "{field} contains the NUL character (\\u0000), which no record may hold; remove it"
+                ),
+                field: Some(field),
+            });
+        }
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
         Ok(ApiJson(value))
+    }
+}
+
+/// Tells whether the request declares a JSON body, as axum's `Json` requires.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+}
+
+/// Returns the path of a string, or object key, holding NUL, which PostgreSQL's JSON types
+/// cannot store. Only bodies with the escape `\u0000` are parsed for it.
+fn field_with_nul(bytes: &[u8]) -> Option<String> {
+    if !bytes.windows(6).any(|window| window == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    find_nul(&value, String::new())
+}
+
+fn find_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| find_nul(item, format!("{path}[{index}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(join(&key.replace('\0', "\\u0000")));
+            }
+            find_nul(item, join(key))
+        }),
+        _ => None,
     }
 }

@@ -160,6 +160,19 @@ impl Application {
         require_text(&command.purpose, "purpose")?;
         require_text(&command.unit.name, "unit.name")?;
         require_text(&command.unit.unit_type, "unit.unit_type")?;
+        if !policy.unit_types.contains_key(&command.unit.unit_type) {
+            let codes: Vec<&str> = policy.unit_types.keys().map(String::as_str).collect();
+            let message = format!(
+                "unit type {:?} is unknown; use one of {} (GET /v1/policy)",
+                command.unit.unit_type,
+                codes.join(", ")
+            );
+            return Err(ApplicationError::invalid(
+                "unknown_unit_type",
+                "unit.unit_type",
+                message,
+            ));
+        }
         if !UNIT_LEVELS.contains(&command.unit.level.as_str()) {
             let message = format!(
                 "unit level {:?} is unknown; use one of {}",

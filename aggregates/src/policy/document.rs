@@ -9,6 +9,7 @@ use super::{
 };
 use crate::calendar::WorkingDayCalendar;
 use crate::record_check::CriminalRecordPolicy;
+use crate::record_check::UnitType;
 
 /// The four principle codes of the notice; a policy must define exactly these.
 const PRINCIPLE_CODES: [&str; 4] = [
@@ -29,6 +30,7 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub gates: Vec<Rule>,
     pub matters: Vec<Matter>,
+    pub unit_types: Vec<UnitType>,
     pub criminal_records: CriminalRecordPolicy,
     pub exchange: crate::exchange::policy::ExchangePolicy,
 }
@@ -53,6 +55,34 @@ impl PolicyDocument {
             return Err(invalid("transition", "end is before start"));
         }
         self.exchange.check()?;
+        let mut unit_types = BTreeMap::new();
+        for unit_type in self.unit_types {
+            let field = format!("unit_types.{}", unit_type.code);
+            if unit_types
+                .insert(unit_type.code.clone(), unit_type.description)
+                .is_some()
+            {
+                return Err(invalid(field, "is listed twice"));
+            }
+        }
+        let named_types = self
+            .gates
+            .iter()
+            .chain(self.matters.iter().flat_map(|matter| &matter.rules))
+            .flat_map(|rule| &rule.when.unit_types)
+            .chain(
+                self.criminal_records
+                    .unit_verification
+                    .unit_types
+                    .iter()
+                    .map(|unit_type| &unit_type.code),
+            );
+        for code in named_types {
+            if !unit_types.contains_key(code) {
+                let message = format!("unit type {code} is named but not listed in unit_types");
+                return Err(invalid("unit_types", message));
+            }
+        }
         let kinds = index_kinds(self.kinds)?;
         let principles = index_principles(self.principles)?;
         let mut rule_ids = BTreeSet::new();
@@ -74,6 +104,7 @@ impl PolicyDocument {
             principles,
             gates: self.gates,
             matters,
+            unit_types,
             transition: self.transition,
             calendar,
             criminal_records: self.criminal_records,
