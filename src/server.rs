@@ -107,11 +107,15 @@ impl RunningServer {
         let services = ApplicationServices {
             policies: Arc::new(policies),
         };
-        let state = AppState::new(
+        let mut state = AppState::new(
             database.pool.clone(),
             ApplicationStore::new(&database.pool, services),
         )
         .with_backdate_days(options.backdate_days);
+        let (failure, failure_seen) = watch::channel(None);
+        if sealer.is_some() {
+            state = state.with_ledger_failure(failure_seen);
+        }
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen} failed"))?;
@@ -128,7 +132,10 @@ impl RunningServer {
         ));
         let sealer = sealer.map(|sealer| {
             let (stop_sealer, sealer_stopped) = watch::channel(false);
-            (stop_sealer, tokio::spawn(sealer.run(sealer_stopped)))
+            (
+                stop_sealer,
+                tokio::spawn(sealer.run(sealer_stopped, failure)),
+            )
         });
         let mut http_stopped = stopped;
         let shutdown = async move {

@@ -362,6 +362,50 @@ async fn swapped_positions_are_order_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_sealer_shows_in_health() {
+    let dir = tempfile::tempdir().expect("directory");
+    let mut server =
+        TestServer::start_with_ledger(Some(settings(dir.path(), "ledger.key", "published"))).await;
+    let first = four_events(&server).await;
+    let (_, health) = server.get(None, "/health").await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["ledger"]["sealing"], "ok");
+    server.stop_server().await;
+    // An event whose hash does not match its content is never sealed.
+    let mut forged = events_of(&server, &first).await.remove(0);
+    forged.aggregate_id = "forged-unsealable".into();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ($1, $2, 1, $3, $4, $5::text::json, $6::text::json)",
+    )
+    .bind(&forged.aggregate_type)
+    .bind(&forged.aggregate_id)
+    .bind(&forged.event_type)
+    .bind(&forged.event_version)
+    .bind(text(&forged.payload))
+    .bind(text(&forged.metadata))
+    .execute(server.pool())
+    .await
+    .expect("insert runs");
+    let mut ledger = settings(dir.path(), "ledger.key", "published");
+    ledger.interval = Duration::from_millis(200);
+    server.restart(Some(ledger)).await.expect("server restarts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        let (_, health) = server.get(None, "/health").await;
+        if health["status"] != "ok" || std::time::Instant::now() > deadline {
+            break health;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["ledger"]["sealing"], "failing", "{health}");
+    let error = health["ledger"]["error"].as_str().expect("error text");
+    assert!(error.contains("cannot be sealed"), "{error}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backdated_event_is_inserted() {
     let dir = tempfile::tempdir().expect("directory");
     let (server, first, _) = sealed_cases(dir.path()).await;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub exchange: Arc<ExchangeStores>,
     tokens: Arc<auth::TokenCache>,
     backdate_days: u32,
+    /// The sealer's last failure, `None` while it seals; absent when the server does not seal.
+    pub ledger_failure: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl AppState {
@@ -56,7 +58,17 @@ impl AppState {
             applications: Arc::new(applications),
             tokens: Arc::default(),
             backdate_days: 7,
+            ledger_failure: None,
         }
+    }
+
+    /// Reports the sealer's failures through `/health`.
+    pub fn with_ledger_failure(
+        mut self,
+        failure: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Self {
+        self.ledger_failure = Some(failure);
+        self
     }
 
     /// Sets how many days before today a command may date what it records.

@@ -291,7 +291,7 @@ pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up, with the lag of each projection in log positions"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions"), (status = 503, description = "database unreachable")))]
 pub async fn health(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
@@ -300,12 +300,27 @@ pub async fn health(
         let supervision = projections::supervision::lag(&state.pool).await?;
         Ok::<_, sqlx::Error>((applications, supervision))
     };
+    // A sealer that fails leaves new events outside every checkpoint: the server still serves,
+    // but reports itself degraded so that monitoring raises it.
+    let ledger = match &state.ledger_failure {
+        None => serde_json::json!({"sealing": "off"}),
+        Some(failure) => match &*failure.borrow() {
+            None => serde_json::json!({"sealing": "ok"}),
+            Some(error) => serde_json::json!({"sealing": "failing", "error": error}),
+        },
+    };
+    let status = if ledger["sealing"] == "failing" {
+        "degraded"
+    } else {
+        "ok"
+    };
     match lags.await {
         Ok((applications, supervision)) => (
             axum::http::StatusCode::OK,
             Json(serde_json::json!({
-                "status": "ok",
+                "status": status,
                 "database": "ok",
+                "ledger": ledger,
                 "projections": {
                     "applications": {"checkpoint": applications.checkpoint, "head": applications.head, "lag": applications.positions()},
                     "supervision": {"checkpoint": supervision.checkpoint, "head": supervision.head, "lag": supervision.positions()},

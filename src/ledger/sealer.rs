@@ -24,7 +24,7 @@ use crate::store::ChainedEventRepository;
 /// Events read and sealed per database round trip.
 const BATCH: i64 = 2000;
 
-/// How the ledger is sealed and where checkpoints go.
+/// Settings of the sealer: the signing key, the checkpoint directory and the interval.
 #[derive(Clone)]
 pub struct LedgerSettings {
     pub key: LedgerKey,
@@ -32,6 +32,9 @@ pub struct LedgerSettings {
     /// Time between two sealing rounds; a checkpoint follows a commit within about this time.
     pub interval: Duration,
 }
+
+/// How often a sealing failure that lasts is logged again.
+const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The sealing task's state: the tree so far and the last checkpoint.
 pub struct Sealer {
@@ -119,8 +122,13 @@ impl Sealer {
 
     /// Seals every round until `stopped` turns true, then seals once more so that events
     /// committed before shutdown are covered.
-    pub async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut stopped: watch::Receiver<bool>,
+        failure: watch::Sender<Option<String>>,
+    ) {
         let mut last_error: Option<String> = None;
+        let mut last_logged = std::time::Instant::now();
         loop {
             // The first round waits one interval too, so a start is never slowed by sealing.
             tokio::select! {
@@ -131,14 +139,19 @@ impl Sealer {
             match self.seal().await {
                 Ok(_) => last_error = None,
                 Err(error) => {
-                    // The same failure repeats every round; log it when it first appears.
+                    // The same failure repeats every round; log it when it first appears and
+                    // every ten minutes while it lasts.
                     let text = format!("{error:#}");
-                    if last_error.as_deref() != Some(text.as_str()) {
+                    if last_error.as_deref() != Some(text.as_str())
+                        || last_logged.elapsed() >= FAILURE_LOG_INTERVAL
+                    {
                         tracing::error!(cause = %text, "sealing the ledger failed");
+                        last_logged = std::time::Instant::now();
                     }
                     last_error = Some(text);
                 }
             }
+            failure.send_replace(last_error.clone());
             if stopping {
                 break;
             }
