@@ -9,7 +9,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::store::ChainedEventRepository;
+use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked};
 
 /// Loads an aggregate from its events, handles a command and commits the events, returning
 /// the state the command produced.
@@ -18,6 +18,7 @@ where
     A: Aggregate<Error = ApplicationError, Services = ApplicationServices>,
 {
     store: PersistedEventStore<ChainedEventRepository, A>,
+    events: ChainedEventRepository,
     services: ApplicationServices,
 }
 
@@ -28,7 +29,12 @@ where
     /// Builds the store in event-store mode (no snapshots); building one is cheap.
     pub fn new(pool: &PgPool, services: ApplicationServices) -> Self {
         let store = PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()));
-        ChainedStore { store, services }
+        let events = ChainedEventRepository::new(pool.clone());
+        ChainedStore {
+            store,
+            events,
+            services,
+        }
     }
 
     /// Handles `command` on aggregate `id` and returns the state after it.
@@ -40,9 +46,10 @@ where
         &self,
         id: &str,
         command: A::Command,
-        metadata: HashMap<String, String>,
+        mut metadata: HashMap<String, String>,
     ) -> Result<A, AggregateError<ApplicationError>> {
-        let mut context = self.store.load_aggregate(id).await?;
+        let (mut context, head) = self.load_verified(id).await?;
+        metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
         let sink = EventSink::default();
         context
             .aggregate
@@ -58,9 +65,27 @@ where
     /// Returns the current state of aggregate `id`, or `None` if it has no events.
     ///
     /// # Errors
-    /// Fails when the events cannot be read.
+    /// Fails when the events cannot be read, or with `history_damaged` when the aggregate's
+    /// chain fails verification.
     pub async fn load(&self, id: &str) -> Result<Option<A>, AggregateError<ApplicationError>> {
-        let context = self.store.load_aggregate(id).await?;
+        let (context, _) = self.load_verified(id).await?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
+    }
+
+    /// Reads aggregate `id` and verifies its chain, so that no command is decided and no state
+    /// shown on a damaged history.
+    async fn load_verified(
+        &self,
+        id: &str,
+    ) -> Result<
+        (cqrs_es::persist::EventStoreAggregateContext<A>, String),
+        AggregateError<ApplicationError>,
+    > {
+        match load_checked::<A>(&self.events, id).await? {
+            Checked::Verified(context, head) => Ok((context, head)),
+            Checked::Damaged(found) => Err(AggregateError::UserError(
+                ApplicationError::history_damaged(&found),
+            )),
+        }
     }
 }

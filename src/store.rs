@@ -108,23 +108,45 @@ impl ApplicationStore {
         &self,
         id: &str,
     ) -> Result<(EventStoreAggregateContext<Application>, String), CommandError> {
-        let serialized = self.events.get_events::<Application>(id).await?;
-        let stored: Vec<StoredEvent> = serialized.iter().map(stored_event).collect();
-        if let Some(found) = chain::verify_chain(&stored) {
-            return Err(AggregateError::UserError(
+        match load_checked::<Application>(&self.events, id).await? {
+            Checked::Verified(context, head) => Ok((context, head)),
+            Checked::Damaged(found) => Err(AggregateError::UserError(
                 ApplicationError::history_damaged(&found),
-            ));
+            )),
         }
-        apply_events(id, serialized)
     }
+}
+
+/// An aggregate read from its events: its state with the hash of its last event, or the first
+/// damage of its chain.
+pub(crate) enum Checked<A: Aggregate> {
+    Verified(EventStoreAggregateContext<A>, String),
+    Damaged(chain::ChainBreak),
+}
+
+/// Reads aggregate `id`, verifies its chain and, when it verifies, applies its events.
+///
+/// # Errors
+/// Fails when the events cannot be read or decoded.
+pub(crate) async fn load_checked<A: Aggregate>(
+    events: &ChainedEventRepository,
+    id: &str,
+) -> Result<Checked<A>, AggregateError<A::Error>> {
+    let serialized = events.get_events::<A>(id).await?;
+    let stored: Vec<StoredEvent> = serialized.iter().map(stored_event).collect();
+    if let Some(found) = chain::verify_chain(&stored) {
+        return Ok(Checked::Damaged(found));
+    }
+    let (context, head) = apply_events(id, serialized)?;
+    Ok(Checked::Verified(context, head))
 }
 
 /// Applies stored events in order; returns the state with its sequence and the hash of the
 /// last event (the genesis hash when there is none).
-fn apply_events(
+fn apply_events<A: Aggregate>(
     id: &str,
     serialized: Vec<SerializedEvent>,
-) -> Result<(EventStoreAggregateContext<Application>, String), CommandError> {
+) -> Result<(EventStoreAggregateContext<A>, String), AggregateError<A::Error>> {
     let head = serialized
         .last()
         .and_then(|event| event.metadata.get(chain::HASH_KEY))
@@ -133,13 +155,13 @@ fn apply_events(
         .to_string();
     let mut context = EventStoreAggregateContext {
         aggregate_id: id.to_string(),
-        aggregate: Application::default(),
+        aggregate: A::default(),
         current_sequence: 0,
         current_snapshot: None,
     };
     for event in serialized {
         context.current_sequence = event.sequence;
-        let envelope = EventEnvelope::<Application>::try_from(event)?;
+        let envelope = EventEnvelope::<A>::try_from(event)?;
         context.aggregate.apply(envelope.payload);
     }
     Ok((context, head))
@@ -147,7 +169,7 @@ fn apply_events(
 
 /// Metadata key that carries the hash of the aggregate's last event from the command's load to
 /// the repository; the repository removes it and writes `prev_hash` instead.
-const CHAIN_HEAD_KEY: &str = "chain_head";
+pub(crate) const CHAIN_HEAD_KEY: &str = "chain_head";
 
 fn stored_event(event: &SerializedEvent) -> StoredEvent {
     StoredEvent {

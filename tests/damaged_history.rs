@@ -145,3 +145,33 @@ async fn damaged_history_blocks_commands() {
     assert_eq!(answer["error"]["code"], "history_damaged");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_exchange_record_is_rejected() {
+    let server = TestServer::start().await;
+    let department = json!({"code": "civil", "name": "民政局", "kind": "civil_affairs"});
+    let (status, answer) = server
+        .post("ld", "/v1/exchange/departments", department)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    as_superuser(
+        &server,
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{DepartmentRegistered,kind}', '\"court\"')::json
+          WHERE aggregate_type = 'exchange_department' AND aggregate_id = 'civil'",
+    )
+    .await;
+
+    // The changed kind would let the department verify criminal records.
+    let before = server.event_count().await;
+    let agreement = json!({
+        "household_unit": "K1", "department": "civil", "cadence": "ad_hoc",
+        "items": ["name", "criminal_record"],
+    });
+    let (status, answer) = server
+        .post("ld", "/v1/exchange/agreements", agreement)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "history_damaged");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}

@@ -15,7 +15,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::store::ChainedEventRepository;
+use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked};
 
 /// A command on an exchange aggregate that failed: a rule, a concurrent append, or storage.
 pub type ExchangeCommandError = AggregateError<ExchangeError>;
@@ -23,6 +23,7 @@ pub type ExchangeCommandError = AggregateError<ExchangeError>;
 /// Loads an aggregate of type `A` from its events and commits the events its commands produce.
 pub struct AggregateStore<A: Aggregate<Services = ExchangeServices, Error = ExchangeError>> {
     store: PersistedEventStore<ChainedEventRepository, A>,
+    events: ChainedEventRepository,
     services: ExchangeServices,
 }
 
@@ -34,6 +35,7 @@ where
         let repository = ChainedEventRepository::new(pool.clone());
         AggregateStore {
             store: PersistedEventStore::new_event_store(repository),
+            events: ChainedEventRepository::new(pool.clone()),
             services,
         }
     }
@@ -47,9 +49,10 @@ where
         &self,
         id: &str,
         command: A::Command,
-        metadata: HashMap<String, String>,
+        mut metadata: HashMap<String, String>,
     ) -> Result<A, ExchangeCommandError> {
-        let mut context = self.store.load_aggregate(id).await?;
+        let (mut context, head) = self.load_verified(id).await?;
+        metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
         let sink = EventSink::default();
         context
             .aggregate
@@ -65,10 +68,30 @@ where
     /// Returns the state of aggregate `id`, or `None` if it has no events.
     ///
     /// # Errors
-    /// Fails when the events cannot be read.
+    /// Fails when the events cannot be read, or with `history_damaged` when the aggregate's
+    /// chain fails verification.
     pub async fn load(&self, id: &str) -> Result<Option<A>, ExchangeCommandError> {
-        let context = self.store.load_aggregate(id).await?;
+        let (context, _) = self.load_verified(id).await?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
+    }
+
+    /// Reads aggregate `id` and verifies its chain, so that no command is decided and no state
+    /// shown on a damaged history.
+    async fn load_verified(
+        &self,
+        id: &str,
+    ) -> Result<(cqrs_es::persist::EventStoreAggregateContext<A>, String), ExchangeCommandError>
+    {
+        match load_checked::<A>(&self.events, id).await? {
+            Checked::Verified(context, head) => Ok((context, head)),
+            Checked::Damaged(found) => Err(AggregateError::UserError(ExchangeError::conflict(
+                "history_damaged",
+                format!(
+                    "the history of this record fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
+                    found.damage, found.sequence
+                ),
+            ))),
+        }
     }
 }
 
