@@ -227,7 +227,7 @@ def check_checkpoints(checkpoints, trusted, proofs):
             raise Damage("forked", f"checkpoints of {pair[0]} and {pair[1]} events are not consistent")
 
 
-def check_event(event):
+def check_event(event, most_sequence):
     """Return the event's leaf hash after checking its envelope and hash."""
     text = event["envelope"].encode()
     envelope = json.loads(text)
@@ -235,6 +235,14 @@ def check_event(event):
     if canonical(envelope) != text:
         raise Damage("content changed", f"{where}: the envelope is not in canonical form")
     if sha256(text).hex() != event["hash"]:
+        # An event moved to another sequence still hashes under the one it was recorded with.
+        for sequence in range(1, most_sequence + 1):
+            moved = dict(envelope, sequence=sequence)
+            if sequence != envelope["sequence"] and sha256(canonical(moved)).hex() == event["hash"]:
+                raise Damage(
+                    "order changed",
+                    f"{where}: stored as sequence {envelope['sequence']}, recorded as sequence {sequence}",
+                )
         raise Damage("content changed", f"{where}: the envelope does not hash to the event's hash")
     return leaf_hash(bytes.fromhex(event["hash"]) + text), envelope
 
@@ -287,7 +295,7 @@ def verify(bundle, checkpoint_dir=None):
     events = bundle["events"]
     leaves, envelopes = [], []
     for event in events:
-        leaf, envelope = check_event(event)
+        leaf, envelope = check_event(event, len(events) + 1)
         leaves.append(leaf)
         envelopes.append(envelope)
     chains = check_chains(events, envelopes, complete=True)

@@ -362,6 +362,34 @@ async fn swapped_positions_are_order_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_sequences_named_by_bundle_verifier() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (server, first, _) = sealed_cases(dir.path()).await;
+    as_superuser(
+        &server,
+        &[
+            format!(
+                "UPDATE events SET sequence = 1000 WHERE aggregate_id = '{first}' AND sequence = 2"
+            ),
+            format!(
+                "UPDATE events SET sequence = 2 WHERE aggregate_id = '{first}' AND sequence = 3"
+            ),
+            format!(
+                "UPDATE events SET sequence = 3 WHERE aggregate_id = '{first}' AND sequence = 1000"
+            ),
+        ],
+    )
+    .await;
+    let found = first_damage(&server, dir.path()).await;
+    assert_eq!(found.damage, LedgerDamage::OrderChanged);
+    let (path, _) = write_bundle(&server, dir.path(), Some(&first)).await;
+    let (ok, text) = run_python_verifier(&path, &dir.path().join("published"));
+    assert!(!ok, "{text}");
+    assert!(text.contains("order changed"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_sealer_shows_in_health() {
     let dir = tempfile::tempdir().expect("directory");
     let mut server =
