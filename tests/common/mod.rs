@@ -232,6 +232,16 @@ impl TestServer {
         if let Some(database) = self.database.take() {
             database.close().await;
         }
+        // Each test on the server creates its own database; remove it, so that runs do not
+        // fill the disk. A test that panics leaves its database for `.ci/run` to remove.
+        if let (Some(url), Ok(admin_url)) = (&self.database_url, std::env::var("DATABASE_URL")) {
+            let name = url.rsplit_once('/').map_or("", |(_, name)| name);
+            if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
     }
 }
 
