@@ -436,6 +436,26 @@ async fn openapi_and_health_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_say_what_to_send() {
+    let server = TestServer::start().await;
+    let before = server.event_count().await;
+    let (status, body) = server.post("hh", "/v1/applications", json!([])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("must be a JSON object"), "{message}");
+
+    let mut request = kinship_request();
+    request["decision_date"] = json!("2026-13-01");
+    let (status, body) = server.post("hh", "/v1/applications", request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "decision_date");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("YYYY-MM-DD"), "{message}");
+    assert_eq!(server.event_count().await, before);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_range_dates_are_rejected() {
     let server = TestServer::start_with(ServerOptions::default()).await;
     let today = zhengming::http::today_in_china();

@@ -13,7 +13,7 @@ use crate::policy::{Outcome, PolicyBook, ScreeningDecision};
 pub mod commands;
 mod error;
 pub mod events;
-mod handle;
+pub(crate) mod handle;
 #[cfg(test)]
 mod tests;
 

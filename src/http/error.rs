@@ -123,6 +123,7 @@ impl From<JsonRejection> for ApiError {
         }
         let text = rejection.body_text();
         let field = field_of_rejection(&text);
+        let text = with_hint(text, field.as_deref());
         let code = match rejection {
             JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
             JsonRejection::JsonSyntaxError(_) => "malformed_json",
@@ -145,6 +146,20 @@ impl From<JsonRejection> for ApiError {
 /// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
 /// A missing field is reported as "…missing field `matter`…" with the parent path before it; an
 /// unknown field's path ends with its own name.
+/// Adds what to send instead where serde's message names only what went wrong.
+fn with_hint(text: String, field: Option<&str>) -> String {
+    if text.contains("expected struct") && field.is_none_or(|field| field == ".") {
+        return format!(
+            "{text}; the body must be a JSON object with the fields that /v1/openapi.json lists"
+        );
+    }
+    let is_date = field.is_some_and(|field| field.ends_with("date"));
+    if is_date && !text.contains("YYYY-MM-DD") {
+        return format!("{text}; give the date as YYYY-MM-DD, such as 2026-11-03");
+    }
+    text
+}
+
 fn field_of_rejection(text: &str) -> Option<String> {
     let rest = text.split_once("target type: ")?.1;
     let (path, detail) = match rest.split_once(": ") {

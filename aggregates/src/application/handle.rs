@@ -157,6 +157,7 @@ impl Application {
             Some(agent) => Some(validate_person(agent, "agent", command.decision_date)?),
             None => None,
         };
+        reject_self_agent(&applicant, agent.as_ref())?;
         require_text(&command.purpose, "purpose")?;
         require_text(&command.unit.name, "unit.name")?;
         require_text(&command.unit.unit_type, "unit.unit_type")?;
@@ -566,6 +567,19 @@ fn screening_error(error: ScreeningError) -> ApplicationError {
 /// Longest name accepted, in characters; the longest names on Chinese ID cards, including
 /// transliterated names of minority languages, are well below it.
 const MAX_NAME_CHARS: usize = 64;
+
+/// Rejects an agent who is the applicant: an agent acts for someone else, and the stub and
+/// the refusal notice name both.
+pub(crate) fn reject_self_agent(applicant: &Person, agent: Option<&Person>) -> Result<()> {
+    match agent {
+        Some(agent) if agent.id_number == applicant.id_number => Err(ApplicationError::invalid(
+            "agent_is_applicant",
+            "agent.id_number",
+            "the agent's ID number is the applicant's; leave out the agent when the applicant comes in person",
+        )),
+        _ => Ok(()),
+    }
+}
 
 fn validate_person(input: &PersonInput, field: &str, decision_date: NaiveDate) -> Result<Person> {
     let name_field = format!("{field}.name");

@@ -167,6 +167,20 @@ fn submission_with_bad_id_is_invalid() {
 }
 
 #[test]
+fn applicant_as_own_agent_is_invalid() {
+    let mut command = submit(
+        "kinship",
+        &[("same_household_register", false)],
+        household(),
+    );
+    command.agent = Some(command.applicant.clone());
+    assert_eq!(
+        error_code(vec![], ApplicationCommand::Submit(Box::new(command))),
+        "agent_is_applicant"
+    );
+}
+
+#[test]
 fn submission_of_unknown_matter_is_rejected() {
     let command = submit("horoscope", &[], household());
     assert_eq!(

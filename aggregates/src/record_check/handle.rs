@@ -119,6 +119,7 @@ impl RecordCheck {
             Some(agent) => Some(validate_person(agent, "agent")?),
             None => None,
         };
+        crate::application::handle::reject_self_agent(&applicant, agent.as_ref())?;
         if rules.purpose(&command.purpose).is_none() {
             let codes: Vec<&str> = rules.purposes.iter().map(|p| p.code.as_str()).collect();
             let message = format!(
