@@ -227,7 +227,7 @@ def check_checkpoints(checkpoints, trusted, proofs):
             raise Damage("forked", f"checkpoints of {pair[0]} and {pair[1]} events are not consistent")
 
 
-def check_event(event, most_sequence):
+def check_event(event, max_sequence):
     """Return the event's leaf hash after checking its envelope and hash."""
     text = event["envelope"].encode()
     envelope = json.loads(text)
@@ -236,7 +236,7 @@ def check_event(event, most_sequence):
         raise Damage("content changed", f"{where}: the envelope is not in canonical form")
     if sha256(text).hex() != event["hash"]:
         # An event moved to another sequence still hashes under the one it was recorded with.
-        for sequence in range(1, most_sequence + 1):
+        for sequence in range(1, max_sequence + 1):
             moved = dict(envelope, sequence=sequence)
             if sequence != envelope["sequence"] and sha256(canonical(moved)).hex() == event["hash"]:
                 raise Damage(
@@ -276,7 +276,7 @@ def verify(bundle, checkpoint_dir=None):
         trusted = {key: value for key, value in trusted.items() if published.get(key) == value}
     checkpoints = bundle["checkpoints"]
     ledger = bundle["scope"] == "ledger"
-    # A ledger bundle holds every leaf, so each root is recomputed below and consistency
+    # A ledger bundle contains every leaf, so each root is recomputed below and consistency
     # follows; a case bundle proves consistency between consecutive checkpoints instead.
     check_checkpoints(checkpoints, trusted, None if ledger else bundle["consistency_proofs"])
     roots = {checkpoint["tree_size"]: bytes.fromhex(checkpoint["root"]) for checkpoint in checkpoints}
@@ -287,7 +287,7 @@ def verify(bundle, checkpoint_dir=None):
             if size > newest:
                 raise Damage("truncated", f"an exported checkpoint covers {size} events; the bundle's newest covers {newest}")
             # The server records every checkpoint before it exports it, so a bundle of the same
-            # history holds every exported checkpoint up to its newest one.
+            # history contains every exported checkpoint up to its newest one.
             if size not in roots:
                 raise Damage("forked", f"the exported checkpoint of {size} events is not in the bundle's history")
             if roots[size] != bytes.fromhex(exported["root"]):
@@ -305,7 +305,7 @@ def verify(bundle, checkpoint_dir=None):
                 raise Damage("event missing", f"leaf {index} is absent; found leaf {event['leaf_index']}")
         newest = max(roots, default=0)
         if len(leaves) < newest:
-            raise Damage("truncated", f"the newest checkpoint covers {newest} events; the bundle holds {len(leaves)}")
+            raise Damage("truncated", f"the newest checkpoint covers {newest} events; the bundle contains {len(leaves)}")
         for size, root in roots.items():
             if merkle_root(leaves[:size]) != root:
                 raise Damage("history rewritten", f"the first {size} events do not hash to the checkpoint's root")

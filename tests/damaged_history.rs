@@ -1,5 +1,5 @@
-//! What the API does when a row was forged or history was changed behind its back: it answers
-//! from the verified event log, and refuses to append to a chain that fails verification.
+//! The API's behaviour when a row was forged or history was changed behind its back: it reads
+//! from the verified event log, and rejects appends to a chain that fails verification.
 
 mod common;
 

@@ -143,9 +143,6 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
-/// A missing field is reported as "…missing field `matter`…" with the parent path before it; an
-/// unknown field's path ends with its own name.
 /// Adds what to send instead where serde's message names only what went wrong.
 fn with_hint(text: String, field: Option<&str>) -> String {
     if text.contains("expected struct") && field.is_none_or(|field| field == ".") {
@@ -160,6 +157,9 @@ fn with_hint(text: String, field: Option<&str>) -> String {
     text
 }
 
+/// Extracts the field path axum reports, as in "…target type: unit.level: invalid type …".
+/// A missing field is reported as "…missing field `matter`…" with the parent path before it; an
+/// unknown field's path ends with its own name.
 fn field_of_rejection(text: &str) -> Option<String> {
     let rest = text.split_once("target type: ")?.1;
     let (path, detail) = match rest.split_once(": ") {

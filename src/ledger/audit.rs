@@ -139,9 +139,9 @@ pub async fn audit(
         .map(|checkpoint| checkpoint.tree_size)
         .collect();
     // The chains (aggregate order) and the leaves (global order) are two scans of the events
-    // table; running them together lets the database and this process use both cores. A leaf
-    // error after chain damage is the same damage seen again, so the chain finding wins.
-    // The embedded database serves one connection, so there the scans run one after the other.
+    // table. Running them together lets the database and this process use both cores. A leaf
+    // error after chain damage is the same damage seen again, so the chain finding wins. The
+    // embedded database serves one connection, so there the scans run one after the other.
     let (chains, actual) = if pool.options().get_max_connections() > 1 {
         tokio::join!(verify::verify_all(pool), read_leaves(pool, &sizes))
     } else {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::{Actor, PersonInput};
 
-/// What a record system showed for the person.
+/// The result a record system showed for the person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckResult {

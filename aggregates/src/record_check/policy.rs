@@ -47,7 +47,7 @@ pub struct RecordSource {
     pub mandatory: bool,
 }
 
-/// Who qualifies for unit verification, and how an unqualified unit is refused.
+/// Rules of unit verification: the units that qualify, and the refusal given to the others.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitVerificationPolicy {
