@@ -9,6 +9,7 @@ use common::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zhengming::registry::{self, Officer};
+use zhengming::server::ServerOptions;
 use zhengming::verify::verify_all;
 
 const MANDATORY: [&str; 5] = [
@@ -140,6 +141,11 @@ async fn certificate_issued_when_nothing_found() {
         .as_str()
         .expect("number")
         .to_string();
+    // The same format as every certificate: station, year, serial and a check code.
+    let parts: Vec<&str> = number.split('-').collect();
+    assert_eq!(parts.len(), 4, "{number}");
+    assert_eq!(parts[0], "S1", "{number}");
+    assert_eq!(parts[3].len(), 6, "{number}");
 
     let (status, public) = server
         .get(None, &format!("/v1/record-checks/certificates/{number}"))
@@ -166,6 +172,29 @@ async fn certificate_issued_when_nothing_found() {
     assert_eq!(events[7], "CertificateIssued");
     let report = verify_all(server.pool()).await.expect("verify runs");
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_outside_allowance_are_rejected() {
+    let options = ServerOptions {
+        backdate_days: 7,
+        ledger: None,
+    };
+    let server = TestServer::start_with(options).await;
+    let before = server.event_count().await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive();
+    let mut future = form();
+    future["decision_date"] = json!(tomorrow.to_string());
+    let (status, body) = server.post("hh", "/v1/record-checks", future).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "date_out_of_range");
+    assert_eq!(body["error"]["field"], "decision_date");
+    // The fixed form is dated 2026-11-02, long before this server's seven-day allowance.
+    let (status, body) = server.post("hh", "/v1/record-checks", form()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "decision_date");
+    assert_eq!(server.event_count().await, before);
     server.stop().await;
 }
 
@@ -204,7 +233,7 @@ async fn bad_form_names_field_and_records_nothing() {
         ),
         (
             "hh",
-            with("decision_date", json!("2031-03-02")),
+            with("decision_date", json!("2014-03-03")),
             StatusCode::UNPROCESSABLE_ENTITY,
             "date_outside_calendar",
             "decision_date",
@@ -525,7 +554,7 @@ async fn objection_extends_once_and_reverses() {
     server
         .post("hh", &format!("{base}/objection/rechecks"), recheck)
         .await;
-    let answer = json!({"decision": "reversed", "explanation": "The record belonged to a namesake; apply again and the station handles it first.", "date": "2026-12-10"});
+    let answer = json!({"decision": "reversed", "explanation": "The record belonged to a namesake; apply again and the station handles it first.", "date": "2026-12-03"});
     let (status, body) = server
         .post("ld", &format!("{base}/objection/answer"), answer)
         .await;
@@ -536,7 +565,7 @@ async fn objection_extends_once_and_reverses() {
         .post(
             "hh",
             &format!("{base}/issuance"),
-            json!({"seal": "official_seal", "date": "2026-12-10"}),
+            json!({"seal": "official_seal", "date": "2026-12-03"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

@@ -526,18 +526,7 @@ pub async fn issue(
     ApiJson(body): ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let date = state.stated_date("date", body.date)?;
-    let serial: i64 = sqlx::query_scalar("SELECT nextval('certificate_number_seq')")
-        .fetch_one(&state.pool)
-        .await?;
-    // Numbers are unique because the serial comes from one sequence; a rejected issuance leaves
-    // a gap in the serials. The random suffix keeps the public check from being walked through
-    // consecutive serials: only a holder of the printed number can check it.
-    let certificate_number = format!(
-        "{}-{}-{serial:08}-{}",
-        actor.station,
-        date.format("%Y"),
-        check_code()
-    );
+    let certificate_number = new_certificate_number(&state, &actor.station, date).await?;
     let command = IssueCertificate {
         actor,
         certificate_number,
@@ -545,6 +534,29 @@ pub async fn issue(
         date,
     };
     run(&state, &id, ApplicationCommand::Issue(command), &request_id).await
+}
+
+/// Draws the number of a certificate issued at `station` on `date`, for every kind of
+/// certificate: `{station}-{year}-{serial:08}-{check code}`.
+///
+/// # Errors
+/// Fails when the sequence cannot be read.
+pub(crate) async fn new_certificate_number(
+    state: &AppState,
+    station: &str,
+    date: chrono::NaiveDate,
+) -> ApiResult<String> {
+    let serial: i64 = sqlx::query_scalar("SELECT nextval('certificate_number_seq')")
+        .fetch_one(&state.pool)
+        .await?;
+    // Numbers are unique because the serial comes from one sequence. A rejected issuance leaves
+    // a gap in the serials. The random suffix keeps the public check from being walked through
+    // consecutive serials: only a holder of the printed number can check it.
+    Ok(format!(
+        "{station}-{}-{serial:08}-{}",
+        date.format("%Y"),
+        check_code()
+    ))
 }
 
 /// Six characters from an alphabet without look-alikes (no 0, O, 1, I), about 30 bits.

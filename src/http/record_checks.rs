@@ -17,7 +17,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::applications::PersonBody;
+use super::applications::{PersonBody, new_certificate_number};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId, today_in_china};
@@ -265,7 +265,7 @@ pub async fn submit(
         agent: body.agent.map(person),
         purpose: body.purpose,
         destination: body.destination,
-        decision_date: body.decision_date.unwrap_or_else(today_in_china),
+        decision_date: state.stated_date("decision_date", body.decision_date)?,
     };
     let command = RecordCheckCommand::Submit(Box::new(command));
     let response = run(&state, &id, command, &request_id).await?;
@@ -343,7 +343,7 @@ pub async fn approve(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RecordDateRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
-    let date = body.date.unwrap_or_else(today_in_china);
+    let date = state.stated_date("date", body.date)?;
     let command = RecordCheckCommand::Approve(ApproveRecordCheck { actor, date });
     run(&state, &id, command, &request_id).await
 }
@@ -356,13 +356,8 @@ pub async fn issue(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RecordIssuanceRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
-    let date = body.date.unwrap_or_else(today_in_china);
-    let serial: i64 = sqlx::query_scalar("SELECT nextval('certificate_number_seq')")
-        .fetch_one(&state.pool)
-        .await?;
-    // The serial comes from the sequence all certificates share, so numbers stay unique across
-    // kinds; a rejected issuance leaves a gap.
-    let certificate_number = format!("{}-{}-{serial:08}", actor.station, date.format("%Y"));
+    let date = state.stated_date("date", body.date)?;
+    let certificate_number = new_certificate_number(&state, &actor.station, date).await?;
     let command = RecordCheckCommand::Issue(IssueRecordCertificate {
         actor,
         certificate_number,
@@ -383,7 +378,7 @@ pub async fn refuse(
     let command = RecordCheckCommand::Refuse(WrittenAct {
         actor,
         text: body.explanation,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     });
     run(&state, &id, command, &request_id).await
 }
@@ -399,7 +394,7 @@ pub async fn file_objection(
     let command = RecordCheckCommand::FileObjection(WrittenAct {
         actor,
         text: body.reason,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     });
     run(&state, &id, command, &request_id).await
 }
@@ -415,7 +410,7 @@ pub async fn extend_objection(
     let command = RecordCheckCommand::ExtendObjection(WrittenAct {
         actor,
         text: body.reason,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     });
     run(&state, &id, command, &request_id).await
 }
@@ -444,7 +439,7 @@ pub async fn answer_objection(
         actor,
         decision: body.decision,
         explanation: body.explanation,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     });
     run(&state, &id, command, &request_id).await
 }

@@ -18,12 +18,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::applications::PersonBody;
+use super::applications::{PersonBody, new_certificate_number};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_check_notices::ResultsReadEntry;
 use super::record_checks::{ResultsQuery, code_of, execute, store_of};
-use super::{ApiJson, AppState, RequestId, today_in_china};
+use super::{ApiJson, AppState, RequestId};
 
 /// The visiting unit.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -244,7 +244,7 @@ pub async fn register(
         },
         purpose: body.purpose,
         subject: person(body.subject),
-        decision_date: body.visit_date.unwrap_or_else(today_in_china),
+        decision_date: state.stated_date("visit_date", body.visit_date)?,
     };
     let command = UnitVisitCommand::Register(Box::new(command));
     let response = run(&state, &id, command, &request_id).await?;
@@ -310,7 +310,7 @@ pub async fn approve_certificate(
     let command = UnitVisitCommand::ApproveCertificate(ApproveVisitCertificate {
         actor,
         need: body.need,
-        date: body.date.unwrap_or_else(today_in_china),
+        date: state.stated_date("date", body.date)?,
     });
     run(&state, &id, command, &request_id).await
 }
@@ -323,13 +323,8 @@ pub async fn issue_certificate(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VisitIssuanceRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
-    let date = body.date.unwrap_or_else(today_in_china);
-    let serial: i64 = sqlx::query_scalar("SELECT nextval('certificate_number_seq')")
-        .fetch_one(&state.pool)
-        .await?;
-    // The serial comes from the sequence all certificates share, so numbers stay unique across
-    // kinds; a rejected issuance leaves a gap.
-    let certificate_number = format!("{}-{}-{serial:08}", actor.station, date.format("%Y"));
+    let date = state.stated_date("date", body.date)?;
+    let certificate_number = new_certificate_number(&state, &actor.station, date).await?;
     let command = UnitVisitCommand::IssueCertificate(IssueVisitCertificate {
         actor,
         certificate_number,
