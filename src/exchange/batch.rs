@@ -1,7 +1,7 @@
 //! Streamed intake of a subject batch: a CSV read line by line from the request body, each
-//! row validated, valid rows inserted into `exchange_subjects` in chunks. Memory stays nearly
-//! flat in the batch size. Only a small key per subject (about 16 bytes) is kept, to find a
-//! subject listed twice.
+//! row validated, valid rows inserted into `exchange_subjects` in chunks, so that memory stays
+//! nearly flat in the batch size: only a 12-byte key per subject is kept, to find a subject
+//! listed twice.
 //!
 //! The first line is the header: `id_number` and one column per requested item other than
 //! `id_number`, in any order. Fields may be quoted as in RFC 4180, but a quoted field cannot
