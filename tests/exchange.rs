@@ -396,37 +396,6 @@ async fn batch_with_bad_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_subject_is_an_invalid_row() {
-    let server = organised().await;
-    let id = agreement(&server, "monthly").await;
-    let query = [
-        ("agreement_id", id.as_str()),
-        ("received_at", "2026-11-02T09:00:00+08:00"),
-        ("items", "name,sex"),
-    ];
-    let csv = "id_number,name,sex\n\
-               220102199001011239,张伟,male\n\
-               220104200002290047,李娜,female\n\
-               220102199001011239,张伟,male\n";
-    let (status, body) = upload(&server, "hh", &query, csv).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let rows = body["error"]["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 1, "{body}");
-    assert_eq!(rows[0]["line"], 4);
-    let reason = rows[0]["reason"].as_str().expect("reason");
-    assert!(reason.contains("line 2"), "{reason}");
-    assert_eq!(subject_rows(&server).await, 0);
-
-    let mut skip = query.to_vec();
-    skip.push(("on_invalid_rows", "skip_rows"));
-    let (status, body) = upload(&server, "hh", &skip, csv).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["batch"]["subjects"], 2);
-    assert_eq!(body["batch"]["rejected_rows"], 1);
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_header_and_query_are_rejected() {
     let server = organised().await;
     let id = agreement(&server, "monthly").await;

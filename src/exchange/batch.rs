@@ -1,7 +1,6 @@
 //! Streamed intake of a subject batch: a CSV read line by line from the request body, each
 //! row validated, valid rows inserted into `exchange_subjects` in chunks, so that memory stays
-//! nearly flat in the batch size: only a 12-byte key per subject is kept, to find a subject
-//! listed twice.
+//! flat in the batch size.
 //!
 //! The first line is the header: `id_number` and one column per requested item other than
 //! `id_number`, in any order. Fields may be quoted as in RFC 4180, but a quoted field cannot
@@ -168,9 +167,6 @@ struct BatchReader<'a> {
     invalid_rows: Vec<RowError>,
     /// Valid rows not yet inserted: line, ID number, claimed values as JSON.
     pending: Vec<(i64, String, String)>,
-    /// The line of each subject so far, by the first 17 digits of its ID number, which
-    /// determine the check character and so identify a valid number exactly.
-    seen: std::collections::HashMap<u64, u32>,
 }
 
 impl<'a> BatchReader<'a> {
@@ -186,7 +182,6 @@ impl<'a> BatchReader<'a> {
             invalid_count: 0,
             invalid_rows: Vec::new(),
             pending: Vec::new(),
-            seen: std::collections::HashMap::new(),
         }
     }
 
@@ -214,20 +209,6 @@ impl<'a> BatchReader<'a> {
         }
         match parse_row(text, columns) {
             Ok((id_number, claimed)) => {
-                let key = id_number
-                    .get(..17)
-                    .and_then(|digits| digits.parse::<u64>().ok());
-                if let Some(key) = key {
-                    let line = u32::try_from(self.line).unwrap_or(u32::MAX);
-                    let first = *self.seen.entry(key).or_insert(line);
-                    if first != line {
-                        let reason = format!(
-                            "the subject of line {first} appears again; list each subject once"
-                        );
-                        self.invalid(&reason);
-                        return Ok(());
-                    }
-                }
                 let line = self.line as i64;
                 let digest_line = row_digest_line(line, &id_number, &claimed);
                 self.rows_hasher.update(digest_line.as_bytes());
