@@ -10,14 +10,21 @@
 //! * [`unit_visit`]: unit verification visits (单位核查) and their certificates.
 //! * [`ledger`]: the global ledger's leaves and its signed checkpoints.
 //! * [`merkle`]: RFC 6962 Merkle tree hashing and proofs.
+//! * [`inspection`]: inspections of stations, officers and cases: findings, notices,
+//!   rectification and accountability.
+//! * [`training`]: which officer completed which policy version's training.
+//! * [`problem_report`]: situations stations report and the provincial office answers.
 
 pub mod application;
 pub mod calendar;
 pub mod chain;
 pub mod exchange;
 pub mod id_number;
+pub mod inspection;
 pub mod ledger;
 pub mod merkle;
 pub mod policy;
+pub mod problem_report;
 pub mod record_check;
+pub mod training;
 pub mod unit_visit;

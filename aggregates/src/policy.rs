@@ -35,15 +35,20 @@ pub enum Role {
     /// findings, case replays, compliance reports and criminal-record results of every station,
     /// each result read recorded, and acts on no application or exchange request.
     Inspector,
+    /// 省厅户政: an officer of the provincial office. Acknowledges and answers the problems
+    /// stations report, reads the supervision records and compliance reports of every station,
+    /// and acts on no application or exchange request.
+    ProvincialOfficer,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::HouseholdOfficer,
         Role::CommunityOfficer,
         Role::CaseOfficer,
         Role::StationLeader,
         Role::Inspector,
+        Role::ProvincialOfficer,
     ];
 
     /// Returns the snake_case code used in the API, the policy and the database.
@@ -54,7 +59,15 @@ impl Role {
             Role::CaseOfficer => "case_officer",
             Role::StationLeader => "station_leader",
             Role::Inspector => "inspector",
+            Role::ProvincialOfficer => "provincial_officer",
         }
+    }
+
+    /// Whether the role supervises stations rather than handling cases: inspectors and
+    /// provincial officers read every station and act on no application, record check, unit
+    /// visit or exchange request.
+    pub fn supervises(self) -> bool {
+        matches!(self, Role::Inspector | Role::ProvincialOfficer)
     }
 
     /// Parses a role code; returns `None` for an unknown code.

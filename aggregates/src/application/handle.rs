@@ -25,11 +25,11 @@ impl Application {
         command: ApplicationCommand,
         policies: &PolicyBook,
     ) -> Result<Vec<ApplicationEvent>> {
-        if command.actor().role == Role::Inspector {
+        if command.actor().role.supervises() {
             return Err(ApplicationError::forbidden(
                 "inspector_reads_only",
                 "role",
-                "inspectors read supervision records and do not act on applications; use an officer of the station",
+                "inspectors and provincial officers read supervision records and do not act on applications; use an officer of the station",
             ));
         }
         if let ApplicationCommand::Submit(command) = command {

@@ -122,11 +122,12 @@ fn index_kinds(
         if kind.handling_roles.is_empty() {
             return Err(invalid(field, "names no handling role"));
         }
-        if kind.handling_roles.contains(&super::Role::Inspector) {
-            return Err(invalid(
-                field,
-                "names inspector as a handling role; inspectors only read",
-            ));
+        if let Some(role) = kind.handling_roles.iter().find(|role| role.supervises()) {
+            let message = format!(
+                "names {} as a handling role; supervising roles only read",
+                role.code()
+            );
+            return Err(invalid(field, &message));
         }
         if kind.evidence_sources.is_empty() {
             return Err(invalid(field, "names no evidence source"));

@@ -22,13 +22,13 @@ impl RecordCheck {
         policies: &PolicyBook,
     ) -> Result<Vec<RecordCheckEvent>> {
         // Inspectors read results, each read recorded, and act on no application.
-        if command.actor().role == Role::Inspector
+        if command.actor().role.supervises()
             && !matches!(command, RecordCheckCommand::ReadResults(_))
         {
             return Err(ApplicationError::forbidden(
                 "inspector_reads_only",
                 "role",
-                "inspectors read supervision records and do not act on record checks; use an officer of the station",
+                "inspectors and provincial officers read supervision records and do not act on record checks; use an officer of the station",
             ));
         }
         if let RecordCheckCommand::Submit(command) = command {

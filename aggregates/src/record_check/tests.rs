@@ -179,7 +179,7 @@ fn inspector_cannot_approve() {
         .given(all_mandatory_clear())
         .when(approve)
         .then_expect_error_message(
-            "inspectors read supervision records and do not act on record checks; use an officer of the station",
+            "inspectors and provincial officers read supervision records and do not act on record checks; use an officer of the station",
         );
 }
 

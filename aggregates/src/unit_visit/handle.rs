@@ -25,13 +25,12 @@ impl UnitVisit {
         policies: &PolicyBook,
     ) -> Result<Vec<UnitVisitEvent>> {
         // Inspectors read results, each read recorded, and act on no visit.
-        if command.actor().role == Role::Inspector
-            && !matches!(command, UnitVisitCommand::ReadResults(_))
+        if command.actor().role.supervises() && !matches!(command, UnitVisitCommand::ReadResults(_))
         {
             return Err(ApplicationError::forbidden(
                 "inspector_reads_only",
                 "role",
-                "inspectors read supervision records and do not act on unit visits; use an officer of the station",
+                "inspectors and provincial officers read supervision records and do not act on unit visits; use an officer of the station",
             ));
         }
         if let UnitVisitCommand::Register(command) = command {

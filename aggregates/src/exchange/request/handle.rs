@@ -292,11 +292,11 @@ impl ExchangeRequest {
 /// Rejects a command from anyone but the unit's responsible officer, and any command in a unit
 /// that has none.
 fn check_responsible(actor: &Actor, responsible: Option<&str>) -> Result<()> {
-    if actor.role == crate::policy::Role::Inspector {
+    if actor.role.supervises() {
         return Err(ExchangeError::forbidden(
             "inspector_reads_only",
             "authorization",
-            "inspectors read supervision records and do not handle exchange requests",
+            "inspectors and provincial officers read supervision records and do not handle exchange requests",
         ));
     }
     match responsible {
