@@ -300,6 +300,10 @@ async fn run(
             println!(
                 "supervision projection: {applied} events applied, {findings} findings as of {today}"
             );
+            let applied = projections::inspection::rebuild(pool).await?;
+            println!(
+                "inspections projection: {applied} events of inspections, training records and problem reports applied"
+            );
             Ok(())
         }
         Command::Station {

@@ -69,6 +69,7 @@ pub struct RunningServer {
     http: JoinHandle<anyhow::Result<()>>,
     projector: JoinHandle<()>,
     supervision: JoinHandle<()>,
+    inspections: JoinHandle<()>,
     /// The sealer and its own stop signal, sent after the HTTP server has drained.
     sealer: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
@@ -130,6 +131,10 @@ impl RunningServer {
             state.applications.services().policies.clone(),
             stopped.clone(),
         ));
+        let inspections = tokio::spawn(projections::inspection::run(
+            database.pool.clone(),
+            stopped.clone(),
+        ));
         let sealer = sealer.map(|sealer| {
             let (stop_sealer, sealer_stopped) = watch::channel(false);
             (
@@ -149,6 +154,7 @@ impl RunningServer {
             http,
             projector,
             supervision,
+            inspections,
             sealer,
         })
     }
@@ -165,6 +171,9 @@ impl RunningServer {
         self.supervision
             .await
             .context("supervision projector task panicked")?;
+        self.inspections
+            .await
+            .context("inspections projector task panicked")?;
         if let Some((stop_sealer, sealer)) = self.sealer {
             let _ = stop_sealer.send(true);
             sealer.await.context("ledger sealer task panicked")?;

@@ -405,6 +405,14 @@ pub async fn run(pool: PgPool, policies: Arc<PolicyBook>, mut shutdown: watch::R
     tracing::info!(projection = SUPERVISION, "projector stopped");
 }
 
+/// Returns every rule code with its category (`inaction` or `misconduct`).
+pub fn rule_categories() -> Vec<(&'static str, &'static str)> {
+    Rule::ALL
+        .iter()
+        .map(|rule| (rule.code(), rule.category()))
+        .collect()
+}
+
 /// Returns every rule code, for validating a `rule` filter.
 pub fn rule_codes() -> Vec<&'static str> {
     Rule::ALL.iter().map(|rule| rule.code()).collect()

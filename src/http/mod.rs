@@ -23,13 +23,16 @@ pub mod applications;
 mod auth;
 pub mod error;
 pub mod exchange;
+pub mod inspections;
 pub mod ledger;
 mod openapi;
+pub mod problem_reports;
 pub mod record_check_notices;
 pub mod record_checks;
 pub mod record_reads;
 pub mod records;
 pub mod supervision;
+pub mod training;
 pub mod unit_visits;
 
 use error::ApiError;
@@ -132,6 +135,54 @@ impl AppState {
     }
 }
 
+/// Routes of inspections, training records and problem reports.
+fn oversight_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/inspections",
+            post(inspections::open).get(inspections::list),
+        )
+        .route("/v1/inspections/{id}", get(inspections::show))
+        .route(
+            "/v1/inspections/{id}/findings",
+            post(inspections::record_finding),
+        )
+        .route(
+            "/v1/inspections/{id}/notices",
+            post(inspections::publish_notice),
+        )
+        .route(
+            "/v1/inspections/{id}/rectification",
+            post(inspections::require_rectification),
+        )
+        .route(
+            "/v1/inspections/{id}/rectification/report",
+            post(inspections::report_rectification),
+        )
+        .route(
+            "/v1/inspections/{id}/rectification/verification",
+            post(inspections::verify_rectification),
+        )
+        .route("/v1/inspections/{id}/closing", post(inspections::close))
+        .route(
+            "/v1/training-records",
+            post(training::record).get(training::coverage),
+        )
+        .route(
+            "/v1/problem-reports",
+            post(problem_reports::report).get(problem_reports::list),
+        )
+        .route("/v1/problem-reports/{id}", get(problem_reports::show))
+        .route(
+            "/v1/problem-reports/{id}/acknowledgement",
+            post(problem_reports::acknowledge),
+        )
+        .route(
+            "/v1/problem-reports/{id}/answer",
+            post(problem_reports::answer),
+        )
+}
+
 /// Builds the router with all routes and middleware.
 pub fn router(state: AppState) -> Router {
     let header = axum::http::HeaderName::from_static("x-request-id");
@@ -186,11 +237,13 @@ pub fn router(state: AppState) -> Router {
             "/v1/supervision/applications/{id}/replay",
             get(supervision::replay),
         )
+        .route("/v1/supervision/trail", get(supervision::trail::trail))
         .route(
             "/v1/supervision/compliance",
             get(supervision::compliance::compliance),
         )
         .merge(exchange_routes())
+        .merge(oversight_routes())
         .fallback(|| async {
             ApiError::NotFound {
                 code: "route_not_found",

@@ -4,10 +4,10 @@ use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
-use super::supervision::{self, compliance};
+use super::supervision::{self, compliance, trail};
 use super::{
-    applications, error, ledger, record_check_notices, record_checks, record_reads, records,
-    unit_visits,
+    applications, error, inspections, ledger, problem_reports, record_check_notices, record_checks,
+    record_reads, records, training, unit_visits,
 };
 
 #[derive(utoipa::OpenApi)]
@@ -32,6 +32,13 @@ use super::{
         requests::results, requests::deliver_feedback, requests::prepare_handover,
         requests::acknowledge_handover, requests::file,
         supervision::findings, supervision::lag, supervision::replay, compliance::compliance,
+        trail::trail,
+        inspections::open, inspections::list, inspections::show, inspections::record_finding,
+        inspections::publish_notice, inspections::require_rectification,
+        inspections::report_rectification, inspections::verify_rectification, inspections::close,
+        training::record, training::coverage,
+        problem_reports::report, problem_reports::list, problem_reports::show,
+        problem_reports::acknowledge, problem_reports::answer,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)

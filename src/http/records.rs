@@ -298,7 +298,8 @@ pub async fn health(
     let lags = async {
         let applications = projections::projector::lag(&state.pool).await?;
         let supervision = projections::supervision::lag(&state.pool).await?;
-        Ok::<_, sqlx::Error>((applications, supervision))
+        let inspections = projections::inspection::lag(&state.pool).await?;
+        Ok::<_, sqlx::Error>((applications, supervision, inspections))
     };
     // A sealer that fails leaves new events outside every checkpoint: the server still serves,
     // but reports itself degraded so that monitoring raises it.
@@ -315,7 +316,7 @@ pub async fn health(
         "ok"
     };
     match lags.await {
-        Ok((applications, supervision)) => (
+        Ok((applications, supervision, inspections)) => (
             axum::http::StatusCode::OK,
             Json(serde_json::json!({
                 "status": status,
@@ -324,6 +325,7 @@ pub async fn health(
                 "projections": {
                     "applications": {"checkpoint": applications.checkpoint, "head": applications.head, "lag": applications.positions()},
                     "supervision": {"checkpoint": supervision.checkpoint, "head": supervision.head, "lag": supervision.positions()},
+                    "inspections": {"checkpoint": inspections.checkpoint, "head": inspections.head, "lag": inspections.positions()},
                 },
             })),
         ),

@@ -20,6 +20,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 
 pub mod compliance;
+pub mod trail;
 
 /// Reading scope of an officer under `/v1/supervision`.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub(crate) enum Scope {
 /// Returns the reading scope of `actor`; other roles get 403.
 pub(crate) fn scope_of(actor: &Actor) -> ApiResult<Scope> {
     match actor.role {
-        Role::Inspector => Ok(Scope::All),
+        Role::Inspector | Role::ProvincialOfficer => Ok(Scope::All),
         Role::StationLeader => Ok(Scope::Station(actor.station.clone())),
         role => Err(forbidden(format!(
             "supervision records are read by inspectors and station leaders; the officer's role is {}",

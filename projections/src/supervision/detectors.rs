@@ -69,6 +69,24 @@ impl Rule {
             Rule::FeedbackLate => "feedback_late",
         }
     }
+
+    /// Returns `inaction` (不作为) for a refusal or delay of what the rules say to do, and
+    /// `misconduct` (乱作为) for an act against the rules.
+    pub fn category(self) -> &'static str {
+        match self {
+            Rule::RefusedIssuable
+            | Rule::RefusalUnexplained
+            | Rule::Overdue
+            | Rule::FeedbackLate => "inaction",
+            Rule::ApproverIsHandler
+            | Rule::IssuedWrongRole
+            | Rule::IssuedWrongSeal
+            | Rule::IssuedWithoutEvidence
+            | Rule::IssuedWithoutSignature
+            | Rule::IssuedWithoutApproval
+            | Rule::OverrideUnjustified => "misconduct",
+        }
+    }
 }
 
 /// One event a finding cites.
@@ -162,6 +180,12 @@ pub struct ExchangeCase {
     pub deadline: Option<NaiveDate>,
     pub received: Option<EventRef>,
     pub delivered: Option<EventRef>,
+    /// Cadence code of the agreement the request came under, for the compliance report.
+    #[serde(default)]
+    pub cadence: Option<String>,
+    /// Day of delivery of the feedback in China Standard Time.
+    #[serde(default)]
+    pub delivered_on: Option<NaiveDate>,
 }
 
 fn text_too_short(text: &str) -> bool {
@@ -507,6 +531,7 @@ pub fn detect_exchange(case: &mut ExchangeCase, event: RequestEvent, at: &EventR
             officer,
             ..
         } => {
+            case.cadence = agreement.cadence.map(|cadence| cadence.code().to_string());
             case.unit = agreement.household_unit;
             case.officer = officer;
             case.deadline = Some(deadline);
@@ -520,6 +545,7 @@ pub fn detect_exchange(case: &mut ExchangeCase, event: RequestEvent, at: &EventR
         } => {
             case.delivered = Some(at.clone());
             let delivered_on = china_date(delivered_at);
+            case.delivered_on = Some(delivered_on);
             if delivered_on > deadline {
                 detected.findings.push(Finding {
                     rule: Rule::FeedbackLate,

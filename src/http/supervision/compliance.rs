@@ -1,5 +1,5 @@
 //! `GET /v1/supervision/compliance`: counts of a period at province, city, county or station
-//! level, as JSON or CSV with the same numbers.
+//! level, as JSON, CSV or a printable HTML page with the same numbers.
 //!
 //! Applications count by decision date; issuances and refusals by the date they record;
 //! findings by the date of the act. The counts read `application_view` and the supervision
@@ -53,6 +53,35 @@ pub struct ComplianceReport {
     pub findings: i64,
     /// Findings per rule; every rule is listed, with zero where none was found.
     pub findings_per_rule: BTreeMap<String, i64>,
+    /// The same findings per category, `inaction` (不作为) or `misconduct` (乱作为).
+    pub findings_per_category: BTreeMap<String, i64>,
+    /// Findings inspectors recorded in inspections of the area's stations, by finding date.
+    pub inspection_findings_per_category: BTreeMap<String, i64>,
+    /// Exchange requests of the area's units whose feedback deadline falls in the period, per
+    /// cadence (`unspecified` for an agreement without one).
+    pub exchange_requests_per_cadence: BTreeMap<String, i64>,
+    /// Of those, feedback delivered on or before the deadline.
+    pub exchange_on_time_per_cadence: BTreeMap<String, i64>,
+    /// Of those, feedback delivered after the deadline, or not delivered by it.
+    pub exchange_late_per_cadence: BTreeMap<String, i64>,
+    /// Officers of the area's stations who handle or approve cases.
+    pub officers: i64,
+    /// Of those, officers who completed the training of the current policy version.
+    pub officers_trained: i64,
+    /// `officers_trained / officers`, rounded to four decimals; `null` without officers.
+    pub training_coverage: Option<f64>,
+    pub training_policy_version: String,
+    /// Inspections of the area's stations opened in the period.
+    pub inspections_opened: i64,
+    pub notices_published: i64,
+    /// Rectification rounds required in the period.
+    pub rectifications_required: i64,
+    /// Rectification rounds required on or before `to` and not verified by then.
+    pub open_rectifications: i64,
+    /// Open rectification rounds whose due date passed before `to` without a report by then.
+    pub overdue_rectifications: i64,
+    /// Inspections closed in the period, per accountability decision.
+    pub closed_per_outcome: BTreeMap<String, i64>,
 }
 
 impl ComplianceReport {
@@ -83,6 +112,29 @@ impl ComplianceReport {
             self.overdue_applications.to_string(),
         );
         scalar("findings", self.findings.to_string());
+        scalar("officers", self.officers.to_string());
+        scalar("officers_trained", self.officers_trained.to_string());
+        scalar(
+            "training_coverage",
+            self.training_coverage
+                .map(|rate| format!("{rate:.4}"))
+                .unwrap_or_default(),
+        );
+        scalar(
+            "training_policy_version",
+            self.training_policy_version.clone(),
+        );
+        scalar("inspections_opened", self.inspections_opened.to_string());
+        scalar("notices_published", self.notices_published.to_string());
+        scalar(
+            "rectifications_required",
+            self.rectifications_required.to_string(),
+        );
+        scalar("open_rectifications", self.open_rectifications.to_string());
+        scalar(
+            "overdue_rectifications",
+            self.overdue_rectifications.to_string(),
+        );
 
         for (metric, counts) in [
             ("applications_per_matter", &self.applications_per_matter),
@@ -93,6 +145,21 @@ impl ComplianceReport {
                 &self.refusals_explained_per_principle,
             ),
             ("findings_per_rule", &self.findings_per_rule),
+            ("findings_per_category", &self.findings_per_category),
+            (
+                "inspection_findings_per_category",
+                &self.inspection_findings_per_category,
+            ),
+            (
+                "exchange_requests_per_cadence",
+                &self.exchange_requests_per_cadence,
+            ),
+            (
+                "exchange_on_time_per_cadence",
+                &self.exchange_on_time_per_cadence,
+            ),
+            ("exchange_late_per_cadence", &self.exchange_late_per_cadence),
+            ("closed_per_outcome", &self.closed_per_outcome),
         ] {
             for (key, value) in counts {
                 rows.push((metric.to_string(), key.clone(), value.to_string()));
@@ -110,6 +177,61 @@ impl ComplianceReport {
         }
         Ok(String::from_utf8(writer.into_inner()?)?)
     }
+
+    /// Writes a printable HTML page of the rows: one table per metric, with the same values as
+    /// the JSON and the CSV.
+    pub fn to_html(&self) -> String {
+        let mut page = String::new();
+        let title = format!(
+            "Compliance report: {} {}, {} to {}",
+            self.level, self.code, self.from, self.to
+        );
+        page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        page.push_str(&format!("<title>{}</title>\n", escape(&title)));
+        page.push_str(
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}\
+             td,th{border:1px solid #888;padding:2px 8px;text-align:left}td.value{text-align:right}\
+             @media print{body{margin:0}}</style>\n</head>\n<body>\n",
+        );
+        page.push_str(&format!("<h1>{}</h1>\n", escape(&title)));
+        page.push_str(
+            "<table class=\"report\">\n<tr><th>metric</th><th>key</th><th>value</th></tr>\n",
+        );
+        let mut previous = String::new();
+        for (metric, key, value) in self.rows() {
+            if metric != previous && !key.is_empty() {
+                page.push_str(&format!(
+                    "<tr><th colspan=\"3\">{}</th></tr>\n",
+                    escape(&metric)
+                ));
+            }
+            page.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"value\">{}</td></tr>\n",
+                escape(&metric),
+                escape(&key),
+                escape(&value)
+            ));
+            previous = metric;
+        }
+        page.push_str("</table>\n</body>\n</html>\n");
+        page
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
 }
 
 /// Returns the stations and the exchange units (city and county codes) under an area.
@@ -224,10 +346,10 @@ async fn findings_per_rule(
     Ok(per_rule)
 }
 
-/// Returns `explained / total` rounded to four decimals, or `None` without refusals.
-fn explanation_rate(explained: i64, total: i64) -> Option<f64> {
+/// Returns `part / total` rounded to four decimals, or `None` when `total` is zero.
+fn ratio(part: i64, total: i64) -> Option<f64> {
     (total > 0).then(|| {
-        let rate = explained as f64 / total as f64;
+        let rate = part as f64 / total as f64;
         (rate * 10_000.0).round() / 10_000.0
     })
 }
@@ -254,6 +376,17 @@ async fn report(
 
     let refusals: i64 = refused_per_principle.values().sum();
     let refusals_explained: i64 = refusals_explained_per_principle.values().sum();
+    let mut findings_per_category =
+        BTreeMap::from([("inaction".to_string(), 0), ("misconduct".to_string(), 0)]);
+    for (rule, category) in projections::supervision::rule_categories() {
+        let found = findings_per_rule.get(rule).copied().unwrap_or(0);
+        *findings_per_category
+            .entry(category.to_string())
+            .or_default() += found;
+    }
+    let exchange = exchange_timeliness(state, &units, period).await?;
+    let training = training(state, &stations).await?;
+    let inspections = inspections(state, &stations, period).await?;
     Ok(ComplianceReport {
         level,
         code,
@@ -269,10 +402,179 @@ async fn report(
         refused_per_principle,
         refusals_explained,
         refusals_explained_per_principle,
-        explanation_rate: explanation_rate(refusals_explained, refusals),
+        explanation_rate: ratio(refusals_explained, refusals),
         overdue_applications: overdue.values().sum(),
         findings: findings_per_rule.values().sum(),
         findings_per_rule,
+        findings_per_category,
+        inspection_findings_per_category: inspections.findings_per_category,
+        exchange_requests_per_cadence: exchange.requests,
+        exchange_on_time_per_cadence: exchange.on_time,
+        exchange_late_per_cadence: exchange.late,
+        officers: training.officers,
+        officers_trained: training.trained,
+        training_coverage: ratio(training.trained, training.officers),
+        training_policy_version: training.version,
+        inspections_opened: inspections.opened,
+        notices_published: inspections.notices,
+        rectifications_required: inspections.required,
+        open_rectifications: inspections.open,
+        overdue_rectifications: inspections.overdue,
+        closed_per_outcome: inspections.closed_per_outcome,
+    })
+}
+
+/// Exchange requests per cadence whose feedback deadline falls in the period.
+struct ExchangeTimeliness {
+    requests: BTreeMap<String, i64>,
+    on_time: BTreeMap<String, i64>,
+    late: BTreeMap<String, i64>,
+}
+
+/// Counts exchange requests of `units` by deadline. Feedback not delivered counts as late only
+/// once its deadline has passed, as of the earlier of `to` and today.
+async fn exchange_timeliness(
+    state: &AppState,
+    units: &[String],
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<ExchangeTimeliness> {
+    let as_of = to.min(crate::http::today_in_china());
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT coalesce(state->>'cadence', 'unspecified') AS cadence,
+                count(*),
+                count(*) FILTER (WHERE (state->>'delivered_on')::date <= (state->>'deadline')::date),
+                count(*) FILTER (WHERE (state->>'delivered_on')::date > (state->>'deadline')::date
+                                    OR (state->>'delivered_on' IS NULL AND (state->>'deadline')::date < $4))
+           FROM supervision_cases
+          WHERE aggregate_type = 'exchange_request' AND state->>'unit' = ANY($1)
+            AND (state->>'deadline')::date BETWEEN $2 AND $3
+          GROUP BY 1",
+    )
+    .bind(units)
+    .bind(from)
+    .bind(to)
+    .bind(as_of)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut timeliness = ExchangeTimeliness {
+        requests: BTreeMap::new(),
+        on_time: BTreeMap::new(),
+        late: BTreeMap::new(),
+    };
+    for (cadence, requests, on_time, late) in rows {
+        timeliness.requests.insert(cadence.clone(), requests);
+        timeliness.on_time.insert(cadence.clone(), on_time);
+        timeliness.late.insert(cadence, late);
+    }
+    Ok(timeliness)
+}
+
+struct Training {
+    version: String,
+    officers: i64,
+    trained: i64,
+}
+
+/// Counts the officers of `stations` who handle or approve cases, and those trained in the
+/// current policy version.
+async fn training(state: &AppState, stations: &[String]) -> ApiResult<Training> {
+    let version = state
+        .applications
+        .services()
+        .policies
+        .current()
+        .version
+        .clone();
+    let (officers, trained): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(t.officer_id) FROM officers o
+           LEFT JOIN training_records t ON t.officer_id = o.id AND t.policy_version = $2
+          WHERE o.station_code = ANY($1) AND o.role NOT IN ('inspector', 'provincial_officer')",
+    )
+    .bind(stations)
+    .bind(&version)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(Training {
+        version,
+        officers,
+        trained,
+    })
+}
+
+struct Inspections {
+    opened: i64,
+    notices: i64,
+    required: i64,
+    open: i64,
+    overdue: i64,
+    findings_per_category: BTreeMap<String, i64>,
+    closed_per_outcome: BTreeMap<String, i64>,
+}
+
+/// Counts the inspections of `stations` and their steps in the period.
+async fn inspections(
+    state: &AppState,
+    stations: &[String],
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<Inspections> {
+    let pool = &state.pool;
+    let opened: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inspections WHERE station_code = ANY($1) AND opened_on BETWEEN $2 AND $3",
+    )
+    .bind(stations)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let notices: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM inspection_notices WHERE station_code = ANY($1) AND published_on BETWEEN $2 AND $3",
+    )
+    .bind(stations)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let (required, open, overdue): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE required_on BETWEEN $2 AND $3),
+                count(*) FILTER (WHERE required_on <= $3 AND (verified_on IS NULL OR verified_on > $3)),
+                count(*) FILTER (WHERE required_on <= $3 AND (verified_on IS NULL OR verified_on > $3)
+                                   AND due_on < $3 AND (reported_on IS NULL OR reported_on > due_on))
+           FROM rectifications WHERE station_code = ANY($1)",
+    )
+    .bind(stations)
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?;
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT category, count(*) FROM inspection_findings
+          WHERE station_code = ANY($1) AND found_on BETWEEN $2 AND $3 GROUP BY category",
+    )
+    .bind(stations)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let mut findings_per_category =
+        BTreeMap::from([("inaction".to_string(), 0), ("misconduct".to_string(), 0)]);
+    findings_per_category.extend(found);
+    let closed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT outcome, count(*) FROM inspections
+          WHERE station_code = ANY($1) AND closed_on BETWEEN $2 AND $3 GROUP BY outcome",
+    )
+    .bind(stations)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(Inspections {
+        opened,
+        notices,
+        required,
+        open,
+        overdue,
+        findings_per_category,
+        closed_per_outcome: closed.into_iter().collect(),
     })
 }
 
@@ -282,7 +584,7 @@ async fn report(
         ("code" = String, Query, description = "code of the area: the leading digits of city codes for a province, else the city, county or station code"),
         ("from" = NaiveDate, Query, description = "first day of the period, inclusive"),
         ("to" = NaiveDate, Query, description = "last day of the period, inclusive"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("format" = Option<String>, Query, description = "json (default), csv or html (a printable page)"),
     ),
     responses((status = 200, body = ComplianceReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -314,10 +616,10 @@ pub async fn compliance(
     check_period(Some(from), Some(to))?;
 
     let format = params.text("format").unwrap_or_else(|| "json".into());
-    if format != "json" && format != "csv" {
+    if !["json", "csv", "html"].contains(&format.as_str()) {
         return Err(invalid(
             "format",
-            format!("format {format:?} is unknown; use json or csv"),
+            format!("format {format:?} is unknown; use json, csv or html"),
         ));
     }
     if let Scope::Station(own) = &scope
@@ -333,6 +635,10 @@ pub async fn compliance(
     if format == "csv" {
         let body = report.to_csv()?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    if format == "html" {
+        let body = report.to_html();
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response());
     }
     Ok(axum::Json(report).into_response())
 }

@@ -1,0 +1,495 @@
+//! `/v1/inspections`: inspectors open inspections of a station, an officer or a case, record
+//! findings, publish notices, require rectification, verify it and close with an
+//! accountability decision; a leader of the inspected station reports the rectification.
+
+use std::collections::BTreeMap;
+
+use aggregates::application::{Actor, ApplicationError};
+use aggregates::inspection::{
+    Category, CloseInspection, InspectingBody, Inspection, InspectionCommand, OpenInspection,
+    Outcome, PublishNotice, RecordFinding, ReportRectification, RequireRectification, TargetKind,
+    VerifyRectification,
+};
+use aggregates::policy::Role;
+use aggregates::record_check::RecordCheck;
+use aggregates::unit_visit::UnitVisit;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Authenticated;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::record_checks::{execute, store_of};
+use super::supervision::{Params, Scope, invalid, scope_of};
+use super::{ApiJson, AppState, RequestId};
+
+/// What to inspect.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetBody {
+    /// `station`, `officer`, `application`, `record_check` or `unit_visit`.
+    #[schema(value_type = String)]
+    pub kind: TargetKind,
+    /// The station code, officer id or case id.
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRequest {
+    /// `discipline`, `inspectorate` or `household_administration`.
+    #[schema(value_type = String)]
+    pub body: InspectingBody,
+    pub target: TargetBody,
+    /// Why the inspection is opened, in at least 10 characters.
+    pub reason: String,
+    /// Defaults to today in China Standard Time.
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingRequest {
+    /// `inaction` (不作为) or `misconduct` (乱作为).
+    #[schema(value_type = String)]
+    pub category: Category,
+    /// Rule code of the detector finding this one comes from, if any.
+    pub rule: Option<String>,
+    /// The case the finding concerns, if any.
+    pub case_id: Option<String>,
+    /// The officer whose act or omission the finding concerns, if one is named.
+    pub officer: Option<String>,
+    pub description: String,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeRequest {
+    /// The text of the notice (通报).
+    pub text: String,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RectificationRequest {
+    /// What the station must put right.
+    pub requirement: String,
+    /// The date the station must rectify by; after `date`, within 366 days.
+    pub due_on: NaiveDate,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RectificationReportRequest {
+    /// What the station did.
+    pub report: String,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRequest {
+    pub accepted: bool,
+    /// What the inspector checked.
+    pub note: String,
+    /// For a rejected rectification: the new date to rectify by.
+    pub next_due_on: Option<NaiveDate>,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClosingRequest {
+    /// `no_accountability`, `criticism_and_education`, `admonishment`, `notified_criticism`,
+    /// `suspension_from_duty` or `disciplinary_sanction`.
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
+    /// Officers held accountable; empty for `no_accountability`.
+    #[serde(default)]
+    pub officers: Vec<String>,
+    pub reason: String,
+    pub date: Option<NaiveDate>,
+}
+
+/// An inspection with every finding, notice, rectification round and the closing decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InspectionResponse {
+    pub inspection_id: String,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub inspection: Inspection,
+}
+
+/// One inspection as the list shows it.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct InspectionSummary {
+    pub inspection_id: String,
+    pub body: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub station_code: String,
+    pub opened_by: String,
+    pub opened_on: NaiveDate,
+    pub status: String,
+    pub notices: i32,
+    pub outcome: Option<String>,
+    pub accountable: Vec<String>,
+    pub closed_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InspectionList {
+    pub inspections: Vec<InspectionSummary>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "inspection_not_found",
+        message: "inspection not found; check the inspection id".into(),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    id: &str,
+    command: InspectionCommand,
+    request_id: &RequestId,
+) -> ApiResult<Json<InspectionResponse>> {
+    let actor = command.actor().clone();
+    match execute::<Inspection>(state, id, command, &actor, request_id).await {
+        Ok(inspection) => Ok(Json(InspectionResponse {
+            inspection_id: id.to_string(),
+            inspection,
+        })),
+        Err(ApiError::Application(ApplicationError::NotFound)) => Err(not_found()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Returns the station of an inspection's target, or a 422 naming `target.id`.
+async fn station_of_target(state: &AppState, kind: TargetKind, id: &str) -> ApiResult<String> {
+    let id = id.trim();
+    let station = match kind {
+        TargetKind::Station => {
+            sqlx::query_scalar("SELECT code FROM stations WHERE code = $1")
+                .bind(id)
+                .fetch_optional(&state.pool)
+                .await?
+        }
+        TargetKind::Officer => {
+            sqlx::query_scalar("SELECT station_code FROM officers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&state.pool)
+                .await?
+        }
+        TargetKind::Application => state
+            .applications
+            .load_unverified(id)
+            .await
+            .map_err(ApiError::from)?
+            .map(|application| application.station),
+        TargetKind::RecordCheck => store_of::<RecordCheck>(state)
+            .load(id)
+            .await
+            .map_err(ApiError::from)?
+            .map(|check| check.station),
+        TargetKind::UnitVisit => store_of::<UnitVisit>(state)
+            .load(id)
+            .await
+            .map_err(ApiError::from)?
+            .map(|visit| visit.station),
+    };
+    station.ok_or_else(|| ApiError::Rejected {
+        code: "unknown_target",
+        field: Some("target.id".into()),
+        message: format!("no such target {id:?} is recorded; check the target's kind and id"),
+    })
+}
+
+#[utoipa::path(post, path = "/v1/inspections", request_body = OpenRequest,
+    responses((status = 201, body = InspectionResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn open(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    ApiJson(body): ApiJson<OpenRequest>,
+) -> ApiResult<(StatusCode, Json<InspectionResponse>)> {
+    let date = state.stated_date("date", body.date)?;
+    let station = if actor.role == Role::Inspector {
+        station_of_target(&state, body.target.kind, &body.target.id).await?
+    } else {
+        // The aggregate refuses the command; no target is looked up for it.
+        String::new()
+    };
+    let command = InspectionCommand::Open(OpenInspection {
+        actor,
+        body: body.body,
+        target_kind: body.target.kind,
+        target_id: body.target.id,
+        station,
+        reason: body.reason,
+        date,
+    });
+    let id = uuid::Uuid::now_v7().to_string();
+    let response = run(&state, &id, command, &request_id).await?;
+    Ok((StatusCode::CREATED, response))
+}
+
+/// Whether `actor` may read an inspection of `station`: supervisors every one, a station
+/// leader those of their own station.
+fn may_read(actor: &Actor, station: &str) -> bool {
+    actor.role.supervises() || (actor.role == Role::StationLeader && actor.station == station)
+}
+
+#[utoipa::path(get, path = "/v1/inspections/{id}",
+    responses((status = 200, body = InspectionResponse), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InspectionResponse>> {
+    match store_of::<Inspection>(&state).load(&id).await? {
+        // An inspection of another station is reported as absent, so ids cannot be probed.
+        Some(inspection) if may_read(&actor, &inspection.station) => Ok(Json(InspectionResponse {
+            inspection_id: id,
+            inspection,
+        })),
+        _ => Err(not_found()),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/inspections",
+    params(
+        ("station" = Option<String>, Query, description = "station code; station leaders read only their own, which is the default"),
+        ("status" = Option<String>, Query, description = "open, rectification_required, rectification_reported or closed"),
+    ),
+    responses((status = 200, body = InspectionList), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult<Json<InspectionList>> {
+    let params = Params::new(query, &["station", "status"])?;
+    let station = match (scope_of(&actor)?, params.text("station")) {
+        (Scope::Station(own), Some(requested)) if requested != own => {
+            return Err(super::supervision::forbidden(format!(
+                "station leaders read the inspections of their own station {own}, not of {requested}"
+            )));
+        }
+        (Scope::Station(own), _) => Some(own),
+        (Scope::All, requested) => requested,
+    };
+    let status = params.text("status");
+    const STATUSES: [&str; 4] = [
+        "open",
+        "rectification_required",
+        "rectification_reported",
+        "closed",
+    ];
+    if let Some(status) = &status
+        && !STATUSES.contains(&status.as_str())
+    {
+        let message = format!(
+            "status {status:?} is unknown; use one of {}",
+            STATUSES.join(", ")
+        );
+        return Err(invalid("status", message));
+    }
+    let inspections = sqlx::query_as(
+        "SELECT inspection_id, body, target_kind, target_id, station_code, opened_by, opened_on, status,
+                notices, outcome, accountable, closed_on
+           FROM inspections
+          WHERE ($1::text IS NULL OR station_code = $1) AND ($2::text IS NULL OR status = $2)
+          ORDER BY opened_on, inspection_id",
+    )
+    .bind(station)
+    .bind(status)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(InspectionList { inspections }))
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/findings", request_body = FindingRequest,
+    responses((status = 200, body = InspectionResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn record_finding(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FindingRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    if let Some(rule) = body
+        .rule
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        let codes = projections::supervision::rule_codes();
+        if !codes.contains(&rule) {
+            let message = format!("rule {rule:?} is unknown; use one of {}", codes.join(", "));
+            return Err(ApiError::BadRequest {
+                status: StatusCode::BAD_REQUEST,
+                code: "unknown_rule",
+                field: Some("rule".into()),
+                message,
+            });
+        }
+    }
+    if let Some(officer) = body
+        .officer
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        let known: Option<String> = sqlx::query_scalar("SELECT id FROM officers WHERE id = $1")
+            .bind(officer)
+            .fetch_optional(&state.pool)
+            .await?;
+        if known.is_none() {
+            return Err(ApiError::Rejected {
+                code: "unknown_officer",
+                field: Some("officer".into()),
+                message: format!("officer {officer:?} is not registered; check the officer id"),
+            });
+        }
+    }
+    let command = InspectionCommand::RecordFinding(RecordFinding {
+        actor,
+        category: body.category,
+        rule: body.rule,
+        case_id: body.case_id,
+        officer: body.officer,
+        description: body.description,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/notices", request_body = NoticeRequest,
+    responses((status = 200, body = InspectionResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn publish_notice(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NoticeRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    let command = InspectionCommand::PublishNotice(PublishNotice {
+        actor,
+        text: body.text,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/rectification", request_body = RectificationRequest,
+    responses((status = 200, body = InspectionResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn require_rectification(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RectificationRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    let command = InspectionCommand::RequireRectification(RequireRectification {
+        actor,
+        requirement: body.requirement,
+        due_on: body.due_on,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/rectification/report", request_body = RectificationReportRequest,
+    responses((status = 200, body = InspectionResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report_rectification(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RectificationReportRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    let command = InspectionCommand::ReportRectification(ReportRectification {
+        actor,
+        report: body.report,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/rectification/verification", request_body = VerificationRequest,
+    responses((status = 200, body = InspectionResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify_rectification(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VerificationRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    let command = InspectionCommand::VerifyRectification(VerifyRectification {
+        actor,
+        accepted: body.accepted,
+        note: body.note,
+        next_due_on: body.next_due_on,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
+
+#[utoipa::path(post, path = "/v1/inspections/{id}/closing", request_body = ClosingRequest,
+    responses((status = 200, body = InspectionResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn close(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    request_id: RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ClosingRequest>,
+) -> ApiResult<Json<InspectionResponse>> {
+    let date = state.stated_date("date", body.date)?;
+    for officer in body
+        .officers
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+    {
+        let known: Option<String> = sqlx::query_scalar("SELECT id FROM officers WHERE id = $1")
+            .bind(officer)
+            .fetch_optional(&state.pool)
+            .await?;
+        if known.is_none() {
+            return Err(ApiError::Rejected {
+                code: "unknown_officer",
+                field: Some("officers".into()),
+                message: format!("officer {officer:?} is not registered; check the officer ids"),
+            });
+        }
+    }
+    let command = InspectionCommand::Close(CloseInspection {
+        actor,
+        outcome: body.outcome,
+        officers: body.officers,
+        reason: body.reason,
+        date,
+    });
+    run(&state, &id, command, &request_id).await
+}
