@@ -732,6 +732,28 @@ fn parse_csv(text: &str) -> std::collections::BTreeMap<(String, String), String>
         .collect()
 }
 
+/// Reads the `<tr><td>metric</td><td>key</td><td class="value">value</td></tr>` rows of the
+/// printable report.
+fn html_rows(html: &str) -> std::collections::BTreeMap<(String, String), String> {
+    let unescape = |text: &str| {
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    };
+    html.lines()
+        .filter_map(|line| line.strip_prefix("<tr><td>")?.strip_suffix("</td></tr>"))
+        .map(|row| {
+            let (metric, rest) = row.split_once("</td><td>").expect("metric cell");
+            let (key, value) = rest
+                .split_once("</td><td class=\"value\">")
+                .expect("value cell");
+            ((unescape(metric), unescape(key)), unescape(value))
+        })
+        .collect()
+}
+
 async fn get_text(server: &TestServer, officer: &str, path: &str) -> (StatusCode, String, String) {
     let response = server
         .http
@@ -801,6 +823,16 @@ async fn compliance_csv_equals_json() {
             _ => assert_eq!(json_value, csv_value, "{key:?}"),
         }
     }
+    assert_eq!(json_report["findings_per_category"]["inaction"], 5);
+    assert_eq!(json_report["findings_per_category"]["misconduct"], 0);
+
+    // The printable page shows every row of the CSV, with the same value.
+    let (status, content_type, html) =
+        get_text(&server, "insp", &format!("{path}&format=html")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let cells = html_rows(&html);
+    assert_eq!(cells, from_csv, "HTML and CSV carry the same rows");
 
     let (status, later) = server
         .get(
