@@ -101,7 +101,7 @@ async fn open_inspection(server: &TestServer) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_inspection_runs_from_opening_to_accountability() {
+async fn inspection_from_opening_to_accountability() {
     let server = with_supervisors(TestServer::start().await).await;
     let id = open_inspection(&server).await;
     let base = format!("/v1/inspections/{id}");
@@ -453,7 +453,7 @@ async fn wrong_inspection_steps_record_nothing() {
         (StatusCode::NOT_FOUND, "inspection_not_found"),
     )
     .await;
-    // Another station's leader is told the inspection does not exist.
+    // Another station's officer gets not found, so ids cannot be probed.
     let (status, _) = server.get(Some("hh9"), &base).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, list) = server.get(Some("ld"), "/v1/inspections?station=S2").await;
@@ -552,7 +552,7 @@ async fn training_is_recorded_once_per_version_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_province_answers_problems_stations_report() {
+async fn problem_report_answered_by_province() {
     let server = with_supervisors(TestServer::start().await).await;
     let problem = json!({"situation": "a consulate asks for proof of a name used before 1990",
                          "matter": "kinship"});
@@ -687,7 +687,7 @@ async fn snapshot(server: &TestServer) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rebuild_equals_the_running_projection() {
+async fn inspections_rebuild_equals_running() {
     let server = with_supervisors(TestServer::start().await).await;
     let id = open_inspection(&server).await;
     let base = format!("/v1/inspections/{id}");

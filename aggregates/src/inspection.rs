@@ -1,7 +1,7 @@
-//! Inspections (督察检查): a discipline, inspectorate or household-administration inspector
-//! opens an inspection of a station, an officer or a case, records findings, publishes notices
-//! (通报), requires rectification (整改) by a date, verifies what the station reports, and
-//! closes the inspection with an accountability decision.
+//! Inspections (督察检查) by discipline, inspectorate or household-administration inspectors.
+//! An inspector opens an inspection of a station, an officer or a case and records findings.
+//! The inspector may publish notices (通报) and require rectification (整改) by a date, verifies
+//! what the station reports, and closes the inspection with an accountability decision.
 //!
 //! Inspectors act on the inspection; a leader of the inspected station reports the
 //! rectification. Every step is an event of the inspection's hash chain.
@@ -20,7 +20,7 @@ mod tests;
 /// Minimum length, in characters, of a reason, finding, notice, requirement or report.
 pub const MIN_TEXT_CHARS: usize = 10;
 
-/// Longest time, in days, an inspector may give a station to rectify.
+/// Maximum time, in days, an inspector may give a station to rectify.
 pub const MAX_RECTIFICATION_DAYS: u64 = 366;
 
 /// The department an inspector belongs to.
@@ -35,7 +35,7 @@ pub enum InspectingBody {
     HouseholdAdministration,
 }
 
-/// What an inspection examines.
+/// The kind of target an inspection examines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
@@ -50,7 +50,7 @@ pub enum TargetKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
-    /// 不作为: refusing or delaying what the rules say to do.
+    /// 不作为: refusing or delaying what the rules require.
     Inaction,
     /// 乱作为: acting against the rules.
     Misconduct,

@@ -368,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn a_station_reports_and_the_province_answers() {
+    fn problem_reported_then_answered() {
         let services = services();
         let reported = ProblemReport::default()
             .decide(report(Role::HouseholdOfficer, None), &services)
@@ -395,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_reports_and_answers_are_refused() {
+    fn bad_reports_and_answers_rejected() {
         let services = services();
         let empty = ProblemReport::default();
         assert_eq!(

@@ -197,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn a_leader_records_each_policy_versions_training_once() {
+    fn training_recorded_once_per_version() {
         let services = services();
         let version = services.policies.current().version.clone();
         let mut record = TrainingRecord::default();
@@ -215,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_leader_of_the_officers_station_records_a_known_version() {
+    fn training_needs_own_leader_and_known_version() {
         let services = services();
         let version = services.policies.current().version.clone();
         let record = TrainingRecord::default();

@@ -3,10 +3,9 @@
 //! compliance report read them. It follows the event log in global order with its checkpoint
 //! (`inspections`) in the same transaction as its rows.
 //!
-//! It reads only the events of its three aggregate types. The checkpoint still moves to the
-//! head of the log it examined, which is safe because the log has no gaps: every append holds
-//! the same lock until it commits, so no position below the highest visible one can commit
-//! later.
+//! It reads only the events of its three aggregate types, and still moves its checkpoint to the
+//! head of the log it examined. That is safe because every append holds the same lock until it
+//! commits, so no position below the highest visible one can commit later.
 
 use std::time::Duration;
 
@@ -28,10 +27,10 @@ pub const BATCH_SIZE: i64 = 500;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Applies up to `limit` events of inspections, training records and problem reports after the
-/// checkpoint, in one transaction with the new checkpoint; returns how many it applied.
+/// checkpoint, in one transaction with the new checkpoint, and returns how many it applied.
 ///
 /// # Errors
-/// Fails on a database error or an event that does not deserialize; the transaction then rolls
+/// Fails on a database error or an event that does not deserialize. The transaction then rolls
 /// back whole.
 pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
@@ -39,6 +38,7 @@ pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, Projec
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
         .fetch_one(&mut *tx)
         .await?;
+
     if head <= checkpoint {
         return Ok(0);
     }
@@ -53,11 +53,13 @@ pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, Projec
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+
     // A full batch may stop short of the head; otherwise everything up to the head is done.
     let reached = match rows.last() {
         Some(row) if rows.len() as i64 == limit => row.get::<i64, _>("global_position"),
         _ => head,
     };
+
     for row in &rows {
         let position: i64 = row.get("global_position");
         let aggregate_type: String = row.get("aggregate_type");
@@ -79,6 +81,7 @@ pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, Projec
             }
         }
     }
+
     sqlx::query("UPDATE projection_checkpoints SET global_position = $2, updated_at = now() WHERE projection = $1")
         .bind(INSPECTIONS)
         .bind(reached)

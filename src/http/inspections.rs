@@ -1,6 +1,6 @@
 //! `/v1/inspections`: inspectors open inspections of a station, an officer or a case, record
 //! findings, publish notices, require rectification, verify it and close with an
-//! accountability decision; a leader of the inspected station reports the rectification.
+//! accountability decision. A leader of the inspected station reports the rectification.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ use super::record_checks::{execute, store_of};
 use super::supervision::{Params, Scope, invalid, scope_of};
 use super::{ApiJson, AppState, RequestId};
 
-/// What to inspect.
+/// The target of an inspection.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetBody {
@@ -44,7 +44,7 @@ pub struct OpenRequest {
     #[schema(value_type = String)]
     pub body: InspectingBody,
     pub target: TargetBody,
-    /// Why the inspection is opened, in at least 10 characters.
+    /// The reason for the inspection, in at least 10 characters.
     pub reason: String,
     /// Defaults to today in China Standard Time.
     pub date: Option<NaiveDate>,
@@ -77,7 +77,7 @@ pub struct NoticeRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RectificationRequest {
-    /// What the station must put right.
+    /// The requirement the station must meet.
     pub requirement: String,
     /// The date the station must rectify by; after `date`, within 366 days.
     pub due_on: NaiveDate,
@@ -87,7 +87,7 @@ pub struct RectificationRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RectificationReportRequest {
-    /// What the station did.
+    /// The station's account of its rectification.
     pub report: String,
     pub date: Option<NaiveDate>,
 }
@@ -96,7 +96,7 @@ pub struct RectificationReportRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerificationRequest {
     pub accepted: bool,
-    /// What the inspector checked.
+    /// The inspector's note on what was checked.
     pub note: String,
     /// For a rejected rectification: the new date to rectify by.
     pub next_due_on: Option<NaiveDate>,
@@ -242,8 +242,8 @@ pub async fn open(
     Ok((StatusCode::CREATED, response))
 }
 
-/// Whether `actor` may read an inspection of `station`: supervisors every one, a station
-/// leader those of their own station.
+/// Returns whether `actor` may read an inspection of `station`. Supervisors read every one, a
+/// station leader those of their own station.
 fn may_read(actor: &Actor, station: &str) -> bool {
     actor.role.supervises() || (actor.role == Role::StationLeader && actor.station == station)
 }
@@ -288,6 +288,7 @@ pub async fn list(
         (Scope::Station(own), _) => Some(own),
         (Scope::All, requested) => requested,
     };
+
     let status = params.text("status");
     const STATUSES: [&str; 4] = [
         "open",
@@ -304,6 +305,7 @@ pub async fn list(
         );
         return Err(invalid("status", message));
     }
+
     let inspections = sqlx::query_as(
         "SELECT inspection_id, body, target_kind, target_id, station_code, opened_by, opened_on, status,
                 notices, outcome, accountable, closed_on

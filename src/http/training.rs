@@ -1,6 +1,6 @@
 //! `/v1/training-records`: a station leader records that an officer of the station completed
-//! the training of a policy version; inspectors, provincial officers and leaders read who has
-//! and who has not.
+//! the training of a policy version. Inspectors, provincial officers and leaders read which
+//! officers have and have not.
 
 use std::collections::BTreeMap;
 
@@ -123,6 +123,7 @@ pub async fn coverage(
         (Scope::Station(own), _) => Some(own),
         (Scope::All, requested) => requested,
     };
+
     let policies = &state.applications.services().policies;
     let version = params
         .text("policy_version")
@@ -134,6 +135,7 @@ pub async fn coverage(
             message: format!("policy version {version:?} is not loaded on this server"),
         }));
     }
+
     let records: Vec<OfficerTraining> = sqlx::query_as(
         "SELECT o.id AS officer_id, o.role, o.station_code, t.completed_on, t.course
            FROM officers o

@@ -109,7 +109,7 @@ fn decide(given: Vec<InspectionEvent>, command: InspectionCommand) -> Result<Vec
 }
 
 #[test]
-fn an_inspector_opens_an_inspection() {
+fn inspector_opens_inspection() {
     Framework::with(services())
         .given_no_previous_events()
         .when(open_command(inspector()))
@@ -190,7 +190,7 @@ fn findings_are_numbered_and_dated_after_the_opening() {
 }
 
 #[test]
-fn a_notice_and_rectification_rest_on_findings() {
+fn notice_and_rectification_need_findings() {
     let notice = InspectionCommand::PublishNotice(PublishNotice {
         actor: inspector(),
         text: "station S1 refused certificates the catalogue issues".into(),
@@ -229,7 +229,7 @@ fn a_notice_and_rectification_rest_on_findings() {
 }
 
 #[test]
-fn a_leader_of_the_inspected_station_reports_rectification() {
+fn rectification_reported_by_station_leader() {
     let report = |actor: Actor, day: &str| {
         InspectionCommand::ReportRectification(ReportRectification {
             actor,
@@ -257,7 +257,7 @@ fn a_leader_of_the_inspected_station_reports_rectification() {
 }
 
 #[test]
-fn a_rejected_rectification_opens_the_next_round() {
+fn rejected_rectification_opens_next_round() {
     let verify = |accepted: bool, next: Option<&str>| {
         InspectionCommand::VerifyRectification(VerifyRectification {
             actor: inspector(),

@@ -526,6 +526,7 @@ async fn inspections(
     .bind(to)
     .fetch_one(pool)
     .await?;
+
     let notices: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM inspection_notices WHERE station_code = ANY($1) AND published_on BETWEEN $2 AND $3",
     )
@@ -534,6 +535,7 @@ async fn inspections(
     .bind(to)
     .fetch_one(pool)
     .await?;
+
     let (required, open, overdue): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE required_on BETWEEN $2 AND $3),
                 count(*) FILTER (WHERE required_on <= $3 AND (verified_on IS NULL OR verified_on > $3)),
@@ -546,6 +548,7 @@ async fn inspections(
     .bind(to)
     .fetch_one(pool)
     .await?;
+
     let found: Vec<(String, i64)> = sqlx::query_as(
         "SELECT category, count(*) FROM inspection_findings
           WHERE station_code = ANY($1) AND found_on BETWEEN $2 AND $3 GROUP BY category",
@@ -558,6 +561,7 @@ async fn inspections(
     let mut findings_per_category =
         BTreeMap::from([("inaction".to_string(), 0), ("misconduct".to_string(), 0)]);
     findings_per_category.extend(found);
+
     let closed: Vec<(String, i64)> = sqlx::query_as(
         "SELECT outcome, count(*) FROM inspections
           WHERE station_code = ANY($1) AND closed_on BETWEEN $2 AND $3 GROUP BY outcome",

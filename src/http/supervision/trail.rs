@@ -72,7 +72,7 @@ pub struct Trail {
     pub to: NaiveDate,
     /// Every act in the period, per event type.
     pub actions_per_type: BTreeMap<String, i64>,
-    /// The acts in log order, at most 1,000; `actions_truncated` tells when there were more.
+    /// The acts in log order, at most 1,000. `actions_truncated` is true when there were more.
     pub actions: Vec<Action>,
     pub actions_truncated: bool,
     /// Detector findings concerning the officer, or the station's officers.
