@@ -179,7 +179,11 @@ async fn handle(
 }
 
 /// Returns the body when the status is `expected`, else fails with the server's error.
-fn expect(answer: (StatusCode, Value), expected: StatusCode, path: &str) -> anyhow::Result<Value> {
+pub(super) fn expect(
+    answer: (StatusCode, Value),
+    expected: StatusCode,
+    path: &str,
+) -> anyhow::Result<Value> {
     let (status, body) = answer;
     anyhow::ensure!(
         status == expected,
@@ -188,7 +192,7 @@ fn expect(answer: (StatusCode, Value), expected: StatusCode, path: &str) -> anyh
     Ok(body)
 }
 
-fn text(body: &Value, key: &str) -> anyhow::Result<String> {
+pub(super) fn text(body: &Value, key: &str) -> anyhow::Result<String> {
     body[key]
         .as_str()
         .map(str::to_string)

@@ -18,6 +18,7 @@ use crate::server::{RunningServer, ServerOptions};
 
 mod client;
 mod exchange;
+mod oversight;
 pub mod scenario;
 mod station;
 
@@ -121,16 +122,21 @@ async fn drive(
         }
         None => None,
     };
+    let client = client::ApiClient::new(format!("http://{}", server.address));
+    let days = working_days(&scenario.month)?;
+    let overseen = oversight::run(&client, scenario, &tokens, &days, &database.pool).await;
     let elapsed = started.elapsed();
     let caught_up = wait_for_projection(&database.pool).await;
     server.stop().await?;
     let outcome = outcome?;
     let exchanged = exchanged.transpose()?;
+    let overseen = overseen?;
     caught_up?;
     print_summary(&database.pool, &outcome, elapsed).await?;
     if let Some(exchanged) = &exchanged {
         print_exchange(exchanged);
     }
+    oversight::print(&overseen);
     // Stopping the server sealed every event, so the audit checks the whole month against
     // the signed checkpoints and their exported copies.
     let report = audit::audit(&database.pool, Some(&directory)).await?;
