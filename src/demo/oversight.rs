@@ -16,7 +16,7 @@ use super::exchange::{expect, text};
 use super::scenario::Scenario;
 use aggregates::policy::Role;
 
-/// What the supervision part of the month produced.
+/// Results of the supervision part of the month.
 #[derive(Debug, Default)]
 pub struct OversightOutcome {
     pub findings: usize,
@@ -32,7 +32,8 @@ pub struct OversightOutcome {
 /// Runs the supervision part once the month's cases are recorded.
 ///
 /// # Errors
-/// Fails when the server cannot be reached or a step answers other than the workflow expects.
+/// Fails when the server cannot be reached or a step returns another status than the workflow
+/// expects.
 pub async fn run(
     client: &ApiClient,
     scenario: &Scenario,
