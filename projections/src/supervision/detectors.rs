@@ -36,10 +36,16 @@ pub enum Rule {
     OverrideUnjustified,
     /// Exchange feedback delivered after its deadline, or not delivered by it.
     FeedbackLate,
+    /// Inside the transition window, a refusal recorded as a plain refusal instead of the
+    /// explained "cannot issue" the window requires.
+    TransitionRefusal,
+    /// After the transition window, an issuance of a kind missing from the catalogue, or of a
+    /// matter the policy version does not issue for.
+    IssuedOutsideCatalogue,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 13] = [
         Rule::RefusedIssuable,
         Rule::RefusalUnexplained,
         Rule::Overdue,
@@ -51,6 +57,8 @@ impl Rule {
         Rule::IssuedWithoutApproval,
         Rule::OverrideUnjustified,
         Rule::FeedbackLate,
+        Rule::TransitionRefusal,
+        Rule::IssuedOutsideCatalogue,
     ];
 
     /// Returns the snake_case code stored in `supervision_findings.rule`.
@@ -67,24 +75,28 @@ impl Rule {
             Rule::IssuedWithoutApproval => "issued_without_approval",
             Rule::OverrideUnjustified => "override_unjustified",
             Rule::FeedbackLate => "feedback_late",
+            Rule::TransitionRefusal => "transition_refusal",
+            Rule::IssuedOutsideCatalogue => "issued_outside_catalogue",
         }
     }
 
-    /// Returns `inaction` (不作为) for a refusal or delay of what the rules say to do, and
+    /// Returns `inaction` (不作为) for a refusal or delay of what the rules require, and
     /// `misconduct` (乱作为) for an act against the rules.
     pub fn category(self) -> &'static str {
         match self {
             Rule::RefusedIssuable
             | Rule::RefusalUnexplained
             | Rule::Overdue
-            | Rule::FeedbackLate => "inaction",
+            | Rule::FeedbackLate
+            | Rule::TransitionRefusal => "inaction",
             Rule::ApproverIsHandler
             | Rule::IssuedWrongRole
             | Rule::IssuedWrongSeal
             | Rule::IssuedWithoutEvidence
             | Rule::IssuedWithoutSignature
             | Rule::IssuedWithoutApproval
-            | Rule::OverrideUnjustified => "misconduct",
+            | Rule::OverrideUnjustified
+            | Rule::IssuedOutsideCatalogue => "misconduct",
         }
     }
 }
@@ -262,10 +274,27 @@ pub fn detect_application(
         ApplicationEvent::ApplicationRefused {
             referral,
             explanation,
+            cannot_issue,
             officer,
             refused_on,
             ..
         } => {
+            let window = &policy_of(case, policies).transition;
+            if let Some(decided) = case.decision_date
+                && window.contains(decided)
+                && !cannot_issue
+            {
+                detected.findings.push(Finding {
+                    rule: Rule::TransitionRefusal,
+                    officer: officer.clone(),
+                    occurred_on: refused_on,
+                    detail: format!(
+                        "decided on {decided}, inside the transition window {} to {}, and refused outright instead of issuing or explaining that the station cannot issue",
+                        window.start, window.end
+                    ),
+                    evidence: refs(&[&case.submitted, &Some(at.clone())]),
+                });
+            }
             case.closed = Some(at.clone());
             if text_too_short(&explanation) || referral.trim().is_empty() {
                 detected.findings.push(Finding {
@@ -323,6 +352,31 @@ pub fn detect_application(
         }
     }
     detected
+}
+
+/// Screens an application decided after the transition window again under its policy version,
+/// and describes why it must not be issued when the policy refuses it.
+fn outside_catalogue(case: &ApplicationCase, policy: &Policy) -> Option<String> {
+    let (unit, decision_date) = (case.unit.as_ref()?, case.decision_date?);
+    if decision_date <= policy.transition.end {
+        return None;
+    }
+    let decision = policy
+        .screen(&case.matter, unit, &case.circumstances, decision_date)
+        .ok()?;
+    match decision.outcome {
+        Outcome::Issue { .. } => None,
+        Outcome::Refuse { principle, .. } | Outcome::CannotIssue { principle, .. } => {
+            Some(format!(
+                "policy {} rule {} refuses matter {} under {principle} after the transition window, but a certificate was issued",
+                policy.version, decision.rule_id, case.matter
+            ))
+        }
+        Outcome::UnitVerification { .. } => Some(format!(
+            "policy {} rule {} sends matter {} to unit verification, which issues no certificate, but a certificate was issued",
+            policy.version, decision.rule_id, case.matter
+        )),
+    }
 }
 
 /// Screens the application again under its policy version; a refusal of what it issues is a
@@ -393,10 +447,6 @@ fn detect_issuance(
     policies: &PolicyBook,
 ) -> Vec<Finding> {
     let policy = policy_of(case, policies);
-    let Some(kind) = policy.kind(kind_code) else {
-        // NOTE: a kind missing from the policy version is not a finding of its own yet.
-        return Vec::new();
-    };
     let at = Some(context.at.clone());
     let finding = |rule: Rule, detail: String, evidence: Vec<EventRef>| Finding {
         rule,
@@ -405,7 +455,18 @@ fn detect_issuance(
         detail,
         evidence,
     };
+    let Some(kind) = policy.kind(kind_code) else {
+        let detail = format!(
+            "{kind_code} is not a kind of the catalogue of policy {}",
+            policy.version
+        );
+        return vec![finding(Rule::IssuedOutsideCatalogue, detail, refs(&[&at]))];
+    };
     let mut findings = Vec::new();
+    if let Some(detail) = outside_catalogue(case, policy) {
+        let evidence = refs(&[&case.submitted, &case.screened, &case.overridden, &at]);
+        findings.push(finding(Rule::IssuedOutsideCatalogue, detail, evidence));
+    }
     if let Some(detail) = wrong_role(kind, context.actor_role.as_deref()) {
         findings.push(finding(Rule::IssuedWrongRole, detail, refs(&[&at])));
     }

@@ -67,6 +67,11 @@ impl Case {
     }
 
     fn submitted_matter(matter: &str, circumstance: &str, value: bool) -> Case {
+        Case::submitted_on(matter, circumstance, value, "2026-11-02")
+    }
+
+    /// Submits a request decided on `decided`.
+    fn submitted_on(matter: &str, circumstance: &str, value: bool, decided: &str) -> Case {
         let mut case = Case::new();
         let unit = RequestingUnit {
             name: "Bank of China".into(),
@@ -78,7 +83,7 @@ impl Case {
         let decision = case
             .policies
             .current()
-            .screen(matter, &unit, &circumstances, date("2026-11-02"))
+            .screen(matter, &unit, &circumstances, date(decided))
             .expect("screening decides");
         let applicant = Person {
             name: "张伟".into(),
@@ -93,7 +98,7 @@ impl Case {
                 circumstances,
                 purpose: "transfer".into(),
                 station: "S1".into(),
-                decision_date: date("2026-11-02"),
+                decision_date: date(decided),
                 handling_officer: "hh".into(),
             },
             "household_officer",
@@ -235,6 +240,97 @@ fn refusal_policy_refuses_not_found() {
         "household_officer",
     );
     assert_eq!(case.rules(), Vec::<Rule>::new());
+}
+
+fn refusal_in_window(cannot_issue: bool) -> ApplicationEvent {
+    ApplicationEvent::ApplicationRefused {
+        principle: "legal_document".into(),
+        referral: "出示户口簿".into(),
+        explanation: EXPLANATION.into(),
+        cannot_issue,
+        officer: "hh".into(),
+        refused_on: date("2015-06-02"),
+    }
+}
+
+#[test]
+fn transition_refusal_outright_found() {
+    let mut case = Case::submitted_on("kinship", "same_household_register", true, "2015-06-01");
+    case.apply(refusal_in_window(false), "household_officer");
+    let finding = case.finding(Rule::TransitionRefusal);
+    assert_eq!(finding.officer, "hh");
+    assert_eq!(finding.occurred_on, date("2015-06-02"));
+    let cited: Vec<i64> = finding.evidence.iter().map(|at| at.sequence).collect();
+    assert_eq!(cited, vec![1, 3], "submission and refusal");
+}
+
+#[test]
+fn transition_cannot_issue_not_found() {
+    let mut case = Case::submitted_on("kinship", "same_household_register", true, "2015-06-01");
+    case.apply(refusal_in_window(true), "household_officer");
+    assert!(
+        !case.rules().contains(&Rule::TransitionRefusal),
+        "{:?}",
+        case.rules()
+    );
+    let mut after = Case::submitted(true);
+    after.apply(
+        refusal(EXPLANATION, "出示户口簿", "2026-11-03"),
+        "household_officer",
+    );
+    assert!(
+        !after.rules().contains(&Rule::TransitionRefusal),
+        "{:?}",
+        after.rules()
+    );
+}
+
+#[test]
+fn issuance_of_refused_matter_found() {
+    let mut case = Case::submitted(true);
+    case.apply(
+        ApplicationEvent::ScreeningOverridden {
+            previous: Outcome::Refuse {
+                principle: "legal_document".into(),
+                referral: "出示户口簿".into(),
+            },
+            outcome: Outcome::Issue {
+                kind: "kinship".into(),
+                transitional: false,
+            },
+            justification: "申请人户口簿遗失，所长同意出具。".into(),
+            officer: "hh".into(),
+        },
+        "household_officer",
+    )
+    .apply(
+        evidence("household_archives", EvidenceResult::Confirmed),
+        "household_officer",
+    )
+    .apply(signature(), "household_officer")
+    .apply(
+        issuance("kinship", "household_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    let finding = case.finding(Rule::IssuedOutsideCatalogue);
+    let cited: Vec<i64> = finding.evidence.iter().map(|at| at.sequence).collect();
+    assert_eq!(
+        cited,
+        vec![1, 2, 3, 6],
+        "submission, screening, override, issuance"
+    );
+    assert_eq!(case.findings.len(), 1, "{:?}", case.rules());
+}
+
+#[test]
+fn issuance_of_unknown_kind_found() {
+    let mut case = Case::submitted(false);
+    case.apply(
+        issuance("horoscope", "household_seal", "hh", "2026-11-03"),
+        "household_officer",
+    );
+    assert_eq!(case.rules(), vec![Rule::IssuedOutsideCatalogue]);
+    assert!(proper_kinship_issuance().rules().is_empty());
 }
 
 #[test]
