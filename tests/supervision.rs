@@ -9,6 +9,7 @@ use aggregates::application::{ApplicationEvent, Person};
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
 use aggregates::id_number::IdNumber;
 use aggregates::policy::{Circumstances, Policy, PolicyBook, RequestingUnit, Role, bundled};
+use aggregates::record_check::{CheckResult, RecordCheckEvent};
 use chrono::NaiveDate;
 use common::{TestServer, death_request, kinship_request};
 use cqrs_es::DomainEvent;
@@ -910,5 +911,119 @@ async fn compliance_csv_equals_json() {
             assert_eq!(answer["error"]["field"], field, "{query}");
         }
     }
+    server.stop().await;
+}
+
+/// Appends `events` to record check `id` as a correctly linked chain, bypassing the command
+/// handlers, as a history imported from paper records.
+async fn import_record_check(server: &TestServer, id: &str, events: Vec<RecordCheckEvent>) {
+    let mut prev_hash = GENESIS_HASH.to_string();
+    for (index, event) in events.into_iter().enumerate() {
+        let mut stored = StoredEvent {
+            aggregate_type: "record_check".into(),
+            aggregate_id: id.into(),
+            sequence: index as u64 + 1,
+            event_type: event.event_type(),
+            event_version: event.event_version(),
+            payload: serde_json::to_value(&event).expect("event encodes"),
+            metadata: json!({"actor": "import", "actor_role": "household_officer", "actor_station": "S1"}),
+        };
+        prev_hash = chain::link(&mut stored, &prev_hash).expect("event links");
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
+        )
+        .bind(&stored.aggregate_type)
+        .bind(&stored.aggregate_id)
+        .bind(stored.sequence as i64)
+        .bind(&stored.event_type)
+        .bind(&stored.event_version)
+        .bind(stored.payload.to_string())
+        .bind(stored.metadata.to_string())
+        .execute(server.pool())
+        .await
+        .expect("imported event is inserted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_check_findings_projected() {
+    let server = with_inspector(TestServer::start().await).await;
+    let submitted = RecordCheckEvent::RecordCheckSubmitted {
+        applicant: Person {
+            name: "李娜".into(),
+            id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+        },
+        agent: None,
+        purpose: "study_abroad".into(),
+        destination: "Canada".into(),
+        station: "S1".into(),
+        handling_officer: "hh".into(),
+        decision_date: date("2026-11-02"),
+        policy_version: policies().current().version.clone(),
+        promised_date: date("2026-11-09"),
+    };
+    let found = RecordCheckEvent::SourceChecked {
+        source: "national_criminal_records".into(),
+        query_reference: "Q-1".into(),
+        result: CheckResult::CriminalRecord,
+        counts_as_record: true,
+        officer: "hh".into(),
+        checked_at: "2026-11-02T02:00:00Z".parse().expect("time"),
+    };
+    let issued = RecordCheckEvent::CertificateIssued {
+        certificate_number: "N-1".into(),
+        seal: "official_seal".into(),
+        officer: "hh".into(),
+        station: "S1".into(),
+        issued_on: date("2026-11-04"),
+    };
+    let refused = RecordCheckEvent::RecordCheckRefused {
+        explanation: "a record was found; ask the court for details".into(),
+        officer: "hh".into(),
+        refused_on: date("2026-11-04"),
+    };
+    let objection = RecordCheckEvent::ObjectionFiled {
+        reason: "the record belongs to a namesake".into(),
+        officer: "hh".into(),
+        filed_on: date("2026-11-05"),
+        due_on: date("2026-11-26"),
+    };
+    let wrongly_issued = vec![submitted.clone(), found.clone(), issued];
+    import_record_check(&server, "imported-issued", wrongly_issued).await;
+    let unanswered = vec![submitted, found, refused, objection];
+    import_record_check(&server, "imported-objection", unanswered).await;
+    settle(&server).await;
+    projections::supervision::sweep(server.pool(), date("2026-11-30"))
+        .await
+        .expect("sweep runs");
+
+    let (status, answer) = server
+        .get(Some("insp"), "/v1/supervision/findings?station=S1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let found: Vec<(String, String)> = answer["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["aggregate_type"] == "record_check")
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap_or_default().to_string();
+            (text("aggregate_id"), text("rule"))
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                "imported-issued".to_string(),
+                "issued_despite_record".to_string()
+            ),
+            (
+                "imported-objection".to_string(),
+                "objection_overdue".to_string()
+            ),
+        ]
+    );
     server.stop().await;
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use aggregates::application::ApplicationEvent;
 use aggregates::exchange::request::RequestEvent;
 use aggregates::policy::PolicyBook;
+use aggregates::record_check::RecordCheckEvent;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,7 +27,9 @@ pub mod detectors;
 #[cfg(test)]
 mod tests;
 
-use detectors::{ApplicationCase, Detected, EventContext, EventRef, ExchangeCase, Finding, Rule};
+use detectors::{
+    ApplicationCase, Detected, EventContext, EventRef, ExchangeCase, Finding, RecordCheckCase, Rule,
+};
 
 /// Name of the supervision projection in `projection_checkpoints`.
 pub const SUPERVISION: &str = "supervision";
@@ -41,6 +44,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 const APPLICATION: &str = "application";
 const EXCHANGE_REQUEST: &str = "exchange_request";
+const RECORD_CHECK: &str = "record_check";
 
 /// Returns today's date in China Standard Time (UTC+8), the date deadlines are counted in.
 pub fn today_in_china() -> NaiveDate {
@@ -74,7 +78,7 @@ pub async fn apply_next_batch(
     };
     for row in &rows {
         let aggregate_type: String = row.get("aggregate_type");
-        if aggregate_type != APPLICATION && aggregate_type != EXCHANGE_REQUEST {
+        if ![APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK].contains(&aggregate_type.as_str()) {
             continue;
         }
         let position: i64 = row.get("global_position");
@@ -95,6 +99,10 @@ pub async fn apply_next_batch(
             let event: ApplicationEvent = serde_json::from_value(payload)
                 .map_err(|source| ProjectionError::Event { position, source })?;
             apply_application(&mut tx, event, &context, policies).await?;
+        } else if aggregate_type == RECORD_CHECK {
+            let event: RecordCheckEvent = serde_json::from_value(payload)
+                .map_err(|source| ProjectionError::Event { position, source })?;
+            apply_record_check(&mut tx, event, &context).await?;
         } else {
             let event: RequestEvent = serde_json::from_value(payload)
                 .map_err(|source| ProjectionError::Event { position, source })?;
@@ -125,6 +133,22 @@ async fn apply_application(
         unit: None,
     };
     record(tx, APPLICATION, id, &place, detected).await
+}
+
+async fn apply_record_check(
+    tx: &mut Transaction<'_, Postgres>,
+    event: RecordCheckEvent,
+    context: &EventContext,
+) -> sqlx::Result<()> {
+    let id = &context.at.aggregate_id;
+    let mut case: RecordCheckCase = load_case(tx, RECORD_CHECK, id).await?;
+    let detected = detectors::detect_record_check(&mut case, event, context);
+    store_case(tx, RECORD_CHECK, id, &case, case.due_on()).await?;
+    let place = Place {
+        station: Some(&case.station),
+        unit: None,
+    };
+    record(tx, RECORD_CHECK, id, &place, detected).await
 }
 
 async fn apply_exchange(
@@ -271,7 +295,7 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
           WHERE c.due_on < $1
             AND NOT EXISTS (SELECT 1 FROM supervision_findings f
                              WHERE f.aggregate_type = c.aggregate_type AND f.aggregate_id = c.aggregate_id
-                               AND f.rule IN ('overdue', 'feedback_late'))",
+                               AND f.rule IN ('overdue', 'feedback_late', 'objection_overdue'))",
     )
     .bind(today)
     .fetch_all(&mut *tx)
@@ -288,6 +312,18 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
             match detectors::overdue_open(&case, today) {
                 Some(finding) => {
                     insert_finding(&mut tx, APPLICATION, &id, &place, &finding, false).await?
+                }
+                None => false,
+            }
+        } else if aggregate_type == RECORD_CHECK {
+            let case: RecordCheckCase = serde_json::from_value(state).map_err(decode)?;
+            let place = Place {
+                station: Some(&case.station),
+                unit: None,
+            };
+            match detectors::objection_missing(&case, today) {
+                Some(finding) => {
+                    insert_finding(&mut tx, RECORD_CHECK, &id, &place, &finding, false).await?
                 }
                 None => false,
             }

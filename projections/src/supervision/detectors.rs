@@ -7,6 +7,7 @@ use aggregates::exchange::request::china_date;
 use aggregates::policy::{
     CertificateKind, Circumstances, Outcome, Policy, PolicyBook, RequestingUnit,
 };
+use aggregates::record_check::RecordCheckEvent;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -42,10 +43,16 @@ pub enum Rule {
     /// After the transition window, an issuance of a kind missing from the catalogue, or of a
     /// matter the policy version does not issue for.
     IssuedOutsideCatalogue,
+    /// A no-criminal-record certificate issued after a check found a record.
+    IssuedDespiteRecord,
+    /// An objection to a criminal-record refusal answered after its due date, or not by it.
+    ObjectionOverdue,
+    /// A read of criminal-record results that states no purpose.
+    ReadWithoutPurpose,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 13] = [
+    pub const ALL: [Rule; 16] = [
         Rule::RefusedIssuable,
         Rule::RefusalUnexplained,
         Rule::Overdue,
@@ -59,6 +66,9 @@ impl Rule {
         Rule::FeedbackLate,
         Rule::TransitionRefusal,
         Rule::IssuedOutsideCatalogue,
+        Rule::IssuedDespiteRecord,
+        Rule::ObjectionOverdue,
+        Rule::ReadWithoutPurpose,
     ];
 
     /// Returns the snake_case code stored in `supervision_findings.rule`.
@@ -77,6 +87,9 @@ impl Rule {
             Rule::FeedbackLate => "feedback_late",
             Rule::TransitionRefusal => "transition_refusal",
             Rule::IssuedOutsideCatalogue => "issued_outside_catalogue",
+            Rule::IssuedDespiteRecord => "issued_despite_record",
+            Rule::ObjectionOverdue => "objection_overdue",
+            Rule::ReadWithoutPurpose => "read_without_purpose",
         }
     }
 
@@ -88,7 +101,8 @@ impl Rule {
             | Rule::RefusalUnexplained
             | Rule::Overdue
             | Rule::FeedbackLate
-            | Rule::TransitionRefusal => "inaction",
+            | Rule::TransitionRefusal
+            | Rule::ObjectionOverdue => "inaction",
             Rule::ApproverIsHandler
             | Rule::IssuedWrongRole
             | Rule::IssuedWrongSeal
@@ -96,7 +110,9 @@ impl Rule {
             | Rule::IssuedWithoutSignature
             | Rule::IssuedWithoutApproval
             | Rule::OverrideUnjustified
-            | Rule::IssuedOutsideCatalogue => "misconduct",
+            | Rule::IssuedOutsideCatalogue
+            | Rule::IssuedDespiteRecord
+            | Rule::ReadWithoutPurpose => "misconduct",
         }
     }
 }
@@ -640,5 +656,140 @@ pub fn feedback_missing(case: &ExchangeCase, today: NaiveDate) -> Option<Finding
         occurred_on: deadline + Days::new(1),
         detail: format!("feedback due by {deadline}, not delivered on {today}"),
         evidence: refs(&[&case.received]),
+    })
+}
+
+/// The state of one no-criminal-record application as the detectors need it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordCheckCase {
+    pub station: String,
+    pub handling_officer: String,
+    /// The first check that found a record.
+    pub record_found: Option<EventRef>,
+    pub objection_filed: Option<EventRef>,
+    /// Officer who filed the objection; the answer is the station's duty.
+    pub objection_officer: String,
+    pub objection_due: Option<NaiveDate>,
+    pub objection_answered: bool,
+}
+
+impl RecordCheckCase {
+    /// Returns the objection's due date while it is unanswered.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        if self.objection_answered {
+            return None;
+        }
+        self.objection_due
+    }
+}
+
+/// Applies a no-criminal-record event to `case` and returns the findings it proves.
+pub fn detect_record_check(
+    case: &mut RecordCheckCase,
+    event: RecordCheckEvent,
+    context: &EventContext,
+) -> Detected {
+    let at = &context.at;
+    let mut detected = Detected::default();
+    match event {
+        RecordCheckEvent::RecordCheckSubmitted {
+            station,
+            handling_officer,
+            ..
+        } => {
+            case.station = station;
+            case.handling_officer = handling_officer;
+        }
+        RecordCheckEvent::SourceChecked {
+            counts_as_record: true,
+            ..
+        }
+        | RecordCheckEvent::SourceRechecked {
+            counts_as_record: true,
+            ..
+        } => {
+            if case.record_found.is_none() {
+                case.record_found = Some(at.clone());
+            }
+        }
+        RecordCheckEvent::CertificateIssued {
+            certificate_number,
+            officer,
+            issued_on,
+            ..
+        } => {
+            if let Some(found) = &case.record_found {
+                detected.findings.push(Finding {
+                    rule: Rule::IssuedDespiteRecord,
+                    officer,
+                    occurred_on: issued_on,
+                    detail: format!(
+                        "certificate {certificate_number} was issued after the check at sequence {} found a record",
+                        found.sequence
+                    ),
+                    evidence: vec![found.clone(), at.clone()],
+                });
+            }
+        }
+        RecordCheckEvent::ObjectionFiled {
+            officer, due_on, ..
+        } => {
+            case.objection_filed = Some(at.clone());
+            case.objection_officer = officer;
+            case.objection_due = Some(due_on);
+            case.objection_answered = false;
+        }
+        RecordCheckEvent::ObjectionExtended { due_on, .. } => case.objection_due = Some(due_on),
+        RecordCheckEvent::ObjectionAnswered {
+            leader,
+            answered_on,
+            ..
+        } => {
+            case.objection_answered = true;
+            match case.objection_due {
+                Some(due) if answered_on > due => detected.findings.push(Finding {
+                    rule: Rule::ObjectionOverdue,
+                    officer: leader,
+                    occurred_on: due + Days::new(1),
+                    detail: format!("objection due by {due}, answered on {answered_on}"),
+                    evidence: refs(&[&case.objection_filed, &Some(at.clone())]),
+                }),
+                _ => detected.cleared.push(Rule::ObjectionOverdue),
+            }
+        }
+        RecordCheckEvent::ResultsRead {
+            reader, purpose, ..
+        } => {
+            if purpose.trim().is_empty() {
+                detected.findings.push(Finding {
+                    rule: Rule::ReadWithoutPurpose,
+                    officer: reader,
+                    occurred_on: context.recorded_on,
+                    detail: "criminal-record results were read with no purpose stated".into(),
+                    evidence: vec![at.clone()],
+                });
+            }
+        }
+        RecordCheckEvent::SourceChecked { .. }
+        | RecordCheckEvent::SourceRechecked { .. }
+        | RecordCheckEvent::LeaderApproved { .. }
+        | RecordCheckEvent::RecordCheckRefused { .. } => {}
+    }
+    detected
+}
+
+/// Returns the overdue-objection finding of an objection unanswered after its due date, as of
+/// `today`.
+pub fn objection_missing(case: &RecordCheckCase, today: NaiveDate) -> Option<Finding> {
+    let due = case.due_on()?;
+    if today <= due {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::ObjectionOverdue,
+        officer: case.handling_officer.clone(),
+        occurred_on: due + Days::new(1),
+        detail: format!("objection due by {due}, not answered on {today}"),
+        evidence: refs(&[&case.objection_filed]),
     })
 }

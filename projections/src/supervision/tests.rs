@@ -4,6 +4,7 @@ use aggregates::application::{ApplicationEvent, EvidenceResult, Person, Signer};
 use aggregates::exchange::request::{AgreementTerms, BatchSummary, RequestEvent};
 use aggregates::id_number::IdNumber;
 use aggregates::policy::{Circumstances, Outcome, Policy, PolicyBook, RequestingUnit, bundled};
+use aggregates::record_check::{CheckResult, ObjectionDecision, RecordCheckEvent};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::detectors::*;
@@ -646,4 +647,169 @@ fn missing_exchange_feedback_found() {
     let finding = feedback_missing(&case, date("2026-11-07")).expect("late");
     assert_eq!(finding.rule, Rule::FeedbackLate);
     assert_eq!(finding.evidence, vec![exchange_ref(1, "RequestReceived")]);
+}
+
+/// Replays no-criminal-record events in order and returns every finding and cleared rule.
+fn record_check(events: Vec<RecordCheckEvent>, reads_on: &str) -> (RecordCheckCase, Detected) {
+    let mut case = RecordCheckCase::default();
+    let mut all = Detected::default();
+    for (index, event) in events.into_iter().enumerate() {
+        let context = EventContext {
+            at: EventRef {
+                aggregate_type: "record_check".into(),
+                aggregate_id: "R1".into(),
+                sequence: index as i64 + 1,
+                global_position: 200 + index as i64,
+                event_type: "RecordCheckEvent".into(),
+            },
+            actor_role: Some("household_officer".into()),
+            recorded_on: date(reads_on),
+        };
+        let detected = detect_record_check(&mut case, event, &context);
+        all.findings.extend(detected.findings);
+        all.cleared.extend(detected.cleared);
+    }
+    (case, all)
+}
+
+fn record_submitted() -> RecordCheckEvent {
+    RecordCheckEvent::RecordCheckSubmitted {
+        applicant: Person {
+            name: "李娜".into(),
+            id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+        },
+        agent: None,
+        purpose: "study_abroad".into(),
+        destination: "Canada".into(),
+        station: "S1".into(),
+        handling_officer: "hh".into(),
+        decision_date: date("2026-11-02"),
+        policy_version: "test".into(),
+        promised_date: date("2026-11-09"),
+    }
+}
+
+fn source_checked(found: bool) -> RecordCheckEvent {
+    RecordCheckEvent::SourceChecked {
+        source: "national_criminal_records".into(),
+        query_reference: "Q-1".into(),
+        result: if found {
+            CheckResult::CriminalRecord
+        } else {
+            CheckResult::NoRecord
+        },
+        counts_as_record: found,
+        officer: "hh".into(),
+        checked_at: "2026-11-02T02:00:00Z".parse().expect("time"),
+    }
+}
+
+fn record_certificate() -> RecordCheckEvent {
+    RecordCheckEvent::CertificateIssued {
+        certificate_number: "N-1".into(),
+        seal: "official_seal".into(),
+        officer: "hh".into(),
+        station: "S1".into(),
+        issued_on: date("2026-11-04"),
+    }
+}
+
+#[test]
+fn certificate_after_found_record_found() {
+    let events = vec![
+        record_submitted(),
+        source_checked(true),
+        record_certificate(),
+    ];
+    let (_, detected) = record_check(events, "2026-11-04");
+    let rules: Vec<Rule> = detected.findings.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, vec![Rule::IssuedDespiteRecord]);
+    let cited: Vec<i64> = detected.findings[0]
+        .evidence
+        .iter()
+        .map(|at| at.sequence)
+        .collect();
+    assert_eq!(cited, vec![2, 3], "the finding check and the issuance");
+
+    let clean = vec![
+        record_submitted(),
+        source_checked(false),
+        record_certificate(),
+    ];
+    assert!(record_check(clean, "2026-11-04").1.findings.is_empty());
+}
+
+fn objection(due: &str) -> RecordCheckEvent {
+    RecordCheckEvent::ObjectionFiled {
+        reason: "the record belongs to a namesake".into(),
+        officer: "hh".into(),
+        filed_on: date("2026-11-05"),
+        due_on: date(due),
+    }
+}
+
+fn objection_answer(on: &str) -> RecordCheckEvent {
+    RecordCheckEvent::ObjectionAnswered {
+        decision: ObjectionDecision::Upheld,
+        explanation: "the record was checked again and stands".into(),
+        leader: "ld".into(),
+        answered_on: date(on),
+        late: false,
+    }
+}
+
+#[test]
+fn late_objection_answer_found() {
+    let refused = RecordCheckEvent::RecordCheckRefused {
+        explanation: "a record was found; ask the court for details".into(),
+        officer: "hh".into(),
+        refused_on: date("2026-11-04"),
+    };
+    let base = vec![
+        record_submitted(),
+        source_checked(true),
+        refused,
+        objection("2026-11-26"),
+    ];
+    let mut late = base.clone();
+    late.push(objection_answer("2026-11-27"));
+    let (_, detected) = record_check(late, "2026-11-27");
+    let finding = &detected.findings[0];
+    assert_eq!(finding.rule, Rule::ObjectionOverdue);
+    assert_eq!(finding.officer, "ld");
+    assert_eq!(finding.occurred_on, date("2026-11-27"));
+
+    let mut on_time = base.clone();
+    on_time.push(objection_answer("2026-11-26"));
+    let (case, detected) = record_check(on_time, "2026-11-26");
+    assert!(detected.findings.is_empty(), "{:?}", detected.findings);
+    assert_eq!(detected.cleared, vec![Rule::ObjectionOverdue]);
+    assert_eq!(case.due_on(), None);
+
+    let (open, _) = record_check(base, "2026-11-05");
+    assert_eq!(open.due_on(), Some(date("2026-11-26")));
+    assert!(objection_missing(&open, date("2026-11-26")).is_none());
+    let missing = objection_missing(&open, date("2026-11-27")).expect("overdue when open");
+    assert_eq!(missing.officer, "hh");
+    assert_eq!(missing.evidence[0].sequence, 4);
+}
+
+#[test]
+fn read_without_purpose_found() {
+    let read = |purpose: &str| RecordCheckEvent::ResultsRead {
+        reader: "cm".into(),
+        role: aggregates::policy::Role::CommunityOfficer,
+        station: "S1".into(),
+        purpose: purpose.into(),
+    };
+    let (_, detected) = record_check(vec![record_submitted(), read("  ")], "2026-11-06");
+    assert_eq!(detected.findings.len(), 1);
+    assert_eq!(detected.findings[0].rule, Rule::ReadWithoutPurpose);
+    assert_eq!(detected.findings[0].officer, "cm");
+    assert_eq!(detected.findings[0].occurred_on, date("2026-11-06"));
+    let (_, detected) = record_check(
+        vec![record_submitted(), read("objection review")],
+        "2026-11-06",
+    );
+    assert!(detected.findings.is_empty());
 }
