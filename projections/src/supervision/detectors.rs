@@ -667,8 +667,6 @@ pub struct RecordCheckCase {
     /// The first check that found a record.
     pub record_found: Option<EventRef>,
     pub objection_filed: Option<EventRef>,
-    /// Officer who filed the objection; the answer is the station's duty.
-    pub objection_officer: String,
     pub objection_due: Option<NaiveDate>,
     pub objection_answered: bool,
 }
@@ -731,11 +729,8 @@ pub fn detect_record_check(
                 });
             }
         }
-        RecordCheckEvent::ObjectionFiled {
-            officer, due_on, ..
-        } => {
+        RecordCheckEvent::ObjectionFiled { due_on, .. } => {
             case.objection_filed = Some(at.clone());
-            case.objection_officer = officer;
             case.objection_due = Some(due_on);
             case.objection_answered = false;
         }
