@@ -1027,3 +1027,47 @@ async fn record_check_findings_projected() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn officer_with_many_overrides_stands_out() {
+    let server = with_inspector(TestServer::start().await).await;
+    let outcome = json!({"outcome": "refuse", "principle": "legal_document", "referral": "出示户口簿",
+                         "justification": "申请人户口簿已载明关系，所领导同意不予出具。"});
+    for _ in 0..4 {
+        let id = server.submit("hh", kinship_request()).await;
+        step(&server, "hh", &id, "override", outcome.clone()).await;
+        server.submit("cm", death_request()).await;
+    }
+    server.submit("cm", death_request()).await;
+    settle(&server).await;
+
+    // Both requests are decided on 2026-11-02.
+    let path = "/v1/supervision/overrides?from=2026-11-01&to=2026-11-30";
+    let (status, answer) = server.get(Some("ld"), path).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let officers = answer["officers"].as_array().expect("officers");
+    let of = |id: &str| {
+        officers
+            .iter()
+            .find(|o| o["officer"] == id)
+            .unwrap_or_else(|| panic!("{id} listed in {answer}"))
+    };
+    assert_eq!(of("hh")["handled"], 4);
+    assert_eq!(of("hh")["overrides"], 4);
+    assert_eq!(of("hh")["rate"], 1.0);
+    assert_eq!(of("hh")["others_rate"], 0.0);
+    assert_eq!(of("hh")["stands_out"], true);
+    assert_eq!(of("cm")["handled"], 5);
+    assert_eq!(of("cm")["stands_out"], false);
+
+    let (status, answer) = server.get(Some("ld"), &format!("{path}&station=S2")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = server
+        .get(
+            Some("insp"),
+            "/v1/supervision/overrides?from=2026-11-30&to=2026-11-01",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    server.stop().await;
+}

@@ -239,6 +239,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/supervision/trail", get(supervision::trail::trail))
         .route(
+            "/v1/supervision/overrides",
+            get(supervision::overrides::overrides),
+        )
+        .route(
             "/v1/supervision/compliance",
             get(supervision::compliance::compliance),
         )

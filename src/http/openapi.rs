@@ -4,7 +4,7 @@ use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::exchange::{self, requests};
-use super::supervision::{self, compliance, trail};
+use super::supervision::{self, compliance, overrides, trail};
 use super::{
     applications, error, inspections, ledger, problem_reports, record_check_notices, record_checks,
     record_reads, records, training, unit_visits,
@@ -32,7 +32,7 @@ use super::{
         requests::results, requests::deliver_feedback, requests::prepare_handover,
         requests::acknowledge_handover, requests::file,
         supervision::findings, supervision::lag, supervision::replay, compliance::compliance,
-        trail::trail,
+        trail::trail, overrides::overrides,
         inspections::open, inspections::list, inspections::show, inspections::record_finding,
         inspections::publish_notice, inspections::require_rectification,
         inspections::report_rectification, inspections::verify_rectification, inspections::close,

@@ -20,6 +20,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 
 pub mod compliance;
+pub mod overrides;
 pub mod trail;
 
 /// Reading scope of an officer under `/v1/supervision`.

@@ -179,6 +179,9 @@ pub struct ApplicationCase {
     pub submitted: Option<EventRef>,
     pub screened: Option<EventRef>,
     pub overridden: Option<EventRef>,
+    /// The officer who overrode the screening, for the comparison of officers' override rates.
+    #[serde(default)]
+    pub overridden_by: Option<String>,
     pub approval: Option<(String, EventRef)>,
     pub signature: Option<EventRef>,
     pub evidence: Vec<EvidenceEntry>,
@@ -275,7 +278,7 @@ pub fn detect_application(
             if text_too_short(&justification) {
                 detected.findings.push(Finding {
                     rule: Rule::OverrideUnjustified,
-                    officer,
+                    officer: officer.clone(),
                     occurred_on: context.recorded_on,
                     detail: format!(
                         "screening was overridden with a justification of {} characters; at least {MIN_EXPLANATION_CHARS} are required",
@@ -286,6 +289,7 @@ pub fn detect_application(
             }
             case.outcome = Some(outcome);
             case.overridden = Some(at);
+            case.overridden_by = Some(officer);
         }
         ApplicationEvent::ApplicationRefused {
             referral,
