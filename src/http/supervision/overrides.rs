@@ -17,7 +17,7 @@ use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiResult, ErrorBody};
 
-/// Fewest overrides in the period for an officer to stand out.
+/// Minimum number of overrides in the period for an officer to stand out.
 // NOTE: both thresholds are the product's first choice; the notice sets none.
 pub const MIN_OVERRIDES: i64 = 3;
 
