@@ -28,10 +28,21 @@ fn date(text: &str) -> NaiveDate {
 /// Appends `events` to application `id` as a correctly linked chain, bypassing the command
 /// handlers: a history imported from paper records or written under an older policy.
 async fn import_history(server: &TestServer, id: &str, events: Vec<(ApplicationEvent, &str)>) {
+    import_events(server, "application", id, events).await;
+}
+
+/// Appends `events`, each with the role recorded as its actor's, to aggregate `id` of
+/// `aggregate_type` as a correctly linked chain, bypassing the command handlers.
+async fn import_events<E: DomainEvent>(
+    server: &TestServer,
+    aggregate_type: &str,
+    id: &str,
+    events: Vec<(E, &str)>,
+) {
     let mut prev_hash = GENESIS_HASH.to_string();
     for (index, (event, role)) in events.into_iter().enumerate() {
         let mut stored = StoredEvent {
-            aggregate_type: "application".into(),
+            aggregate_type: aggregate_type.into(),
             aggregate_id: id.into(),
             sequence: index as u64 + 1,
             event_type: event.event_type(),
@@ -914,36 +925,13 @@ async fn compliance_csv_equals_json() {
     server.stop().await;
 }
 
-/// Appends `events` to record check `id` as a correctly linked chain, bypassing the command
-/// handlers, as a history imported from paper records.
+/// Appends `events` to record check `id`, recorded by a household officer.
 async fn import_record_check(server: &TestServer, id: &str, events: Vec<RecordCheckEvent>) {
-    let mut prev_hash = GENESIS_HASH.to_string();
-    for (index, event) in events.into_iter().enumerate() {
-        let mut stored = StoredEvent {
-            aggregate_type: "record_check".into(),
-            aggregate_id: id.into(),
-            sequence: index as u64 + 1,
-            event_type: event.event_type(),
-            event_version: event.event_version(),
-            payload: serde_json::to_value(&event).expect("event encodes"),
-            metadata: json!({"actor": "import", "actor_role": "household_officer", "actor_station": "S1"}),
-        };
-        prev_hash = chain::link(&mut stored, &prev_hash).expect("event links");
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
-        )
-        .bind(&stored.aggregate_type)
-        .bind(&stored.aggregate_id)
-        .bind(stored.sequence as i64)
-        .bind(&stored.event_type)
-        .bind(&stored.event_version)
-        .bind(stored.payload.to_string())
-        .bind(stored.metadata.to_string())
-        .execute(server.pool())
-        .await
-        .expect("imported event is inserted");
-    }
+    let events = events
+        .into_iter()
+        .map(|event| (event, "household_officer"))
+        .collect();
+    import_events(server, "record_check", id, events).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

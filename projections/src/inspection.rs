@@ -7,8 +7,6 @@
 //! head of the log it examined. That is safe because every append holds the same lock until it
 //! commits, so no position below the highest visible one can commit later.
 
-use std::time::Duration;
-
 use aggregates::inspection::InspectionEvent;
 use aggregates::problem_report::ProblemEvent;
 use aggregates::training::TrainingEvent;
@@ -23,8 +21,6 @@ pub const INSPECTIONS: &str = "inspections";
 
 /// Events applied per transaction.
 pub const BATCH_SIZE: i64 = 500;
-
-const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Applies up to `limit` events of inspections, training records and problem reports after the
 /// checkpoint, in one transaction with the new checkpoint, and returns how many it applied.
@@ -417,33 +413,10 @@ pub async fn lag(pool: &PgPool) -> sqlx::Result<Lag> {
     projector::lag_of(pool, INSPECTIONS).await
 }
 
-/// Runs the projection until `shutdown` turns true, polling when idle. A failed batch is logged
-/// and retried after a pause; it never advances the checkpoint.
-pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
-    tracing::info!(projection = INSPECTIONS, "projector started");
-    let mut failures: u32 = 0;
-    while !*shutdown.borrow() {
-        let pause = match apply_next_batch(&pool, BATCH_SIZE).await {
-            Ok(0) => IDLE_POLL,
-            Ok(_) => {
-                failures = 0;
-                Duration::ZERO
-            }
-            Err(error) => {
-                failures += 1;
-                // Repeats of one failure are logged once every 50 attempts.
-                if failures % 50 == 1 {
-                    tracing::error!(projection = INSPECTIONS, cause = %error, failures, "projection batch failed; retrying");
-                }
-                Duration::from_secs(1)
-            }
-        };
-        if !pause.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-    tracing::info!(projection = INSPECTIONS, "projector stopped");
+/// Runs the projection until `shutdown` turns true; see [`projector::poll`].
+pub async fn run(pool: PgPool, shutdown: watch::Receiver<bool>) {
+    projector::poll(INSPECTIONS, shutdown, || {
+        apply_next_batch(&pool, BATCH_SIZE)
+    })
+    .await;
 }

@@ -172,11 +172,21 @@ pub async fn lag_of(pool: &PgPool, projection: &str) -> sqlx::Result<Lag> {
 
 /// Runs the projector until `shutdown` turns true, polling when idle. A failed batch is logged
 /// and retried after a pause; it never advances the checkpoint.
-pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
-    tracing::info!(projection = APPLICATIONS, "projector started");
+pub async fn run(pool: PgPool, shutdown: watch::Receiver<bool>) {
+    poll(APPLICATIONS, shutdown, || apply_next_batch(&pool)).await;
+}
+
+/// Applies batches with `next_batch` until `shutdown` turns true: at once while batches carry
+/// events, after a pause when one is empty, and a second after a failure, which is logged.
+pub async fn poll<F, Fut>(projection: &str, mut shutdown: watch::Receiver<bool>, mut next_batch: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, ProjectionError>>,
+{
+    tracing::info!(projection, "projector started");
     let mut failures: u32 = 0;
     while !*shutdown.borrow() {
-        let pause = match apply_next_batch(&pool).await {
+        let pause = match next_batch().await {
             Ok(0) => IDLE_POLL,
             Ok(_) => {
                 failures = 0;
@@ -186,7 +196,7 @@ pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
                 failures += 1;
                 // Repeats of one failure are logged once every 50 attempts.
                 if failures % 50 == 1 {
-                    tracing::error!(projection = APPLICATIONS, cause = %error, failures, "projection batch failed; retrying");
+                    tracing::error!(projection, cause = %error, failures, "projection batch failed; retrying");
                 }
                 Duration::from_secs(1)
             }
@@ -198,5 +208,5 @@ pub async fn run(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
-    tracing::info!(projection = APPLICATIONS, "projector stopped");
+    tracing::info!(projection, "projector stopped");
 }

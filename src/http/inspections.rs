@@ -148,6 +148,20 @@ pub struct InspectionList {
     pub inspections: Vec<InspectionSummary>,
 }
 
+/// Returns the station of officer `id`, or a 422 naming `field` for an unknown officer.
+pub(crate) async fn officer_station(state: &AppState, id: &str, field: &str) -> ApiResult<String> {
+    let station: Option<String> =
+        sqlx::query_scalar("SELECT station_code FROM officers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?;
+    station.ok_or_else(|| ApiError::Rejected {
+        code: "unknown_officer",
+        field: Some(field.into()),
+        message: format!("officer {id:?} is not registered; check the officer id"),
+    })
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound {
         code: "inspection_not_found",
@@ -354,17 +368,7 @@ pub async fn record_finding(
         .map(str::trim)
         .filter(|o| !o.is_empty())
     {
-        let known: Option<String> = sqlx::query_scalar("SELECT id FROM officers WHERE id = $1")
-            .bind(officer)
-            .fetch_optional(&state.pool)
-            .await?;
-        if known.is_none() {
-            return Err(ApiError::Rejected {
-                code: "unknown_officer",
-                field: Some("officer".into()),
-                message: format!("officer {officer:?} is not registered; check the officer id"),
-            });
-        }
+        officer_station(&state, officer, "officer").await?;
     }
     let command = InspectionCommand::RecordFinding(RecordFinding {
         actor,
@@ -474,17 +478,7 @@ pub async fn close(
         .map(|o| o.trim())
         .filter(|o| !o.is_empty())
     {
-        let known: Option<String> = sqlx::query_scalar("SELECT id FROM officers WHERE id = $1")
-            .bind(officer)
-            .fetch_optional(&state.pool)
-            .await?;
-        if known.is_none() {
-            return Err(ApiError::Rejected {
-                code: "unknown_officer",
-                field: Some("officers".into()),
-                message: format!("officer {officer:?} is not registered; check the officer ids"),
-            });
-        }
+        officer_station(&state, officer, "officers").await?;
     }
     let command = InspectionCommand::Close(CloseInspection {
         actor,

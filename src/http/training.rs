@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::inspections::officer_station;
 use super::record_checks::execute;
 use super::supervision::{Params, Scope, forbidden, scope_of};
 use super::{ApiJson, AppState, RequestId};
@@ -70,18 +71,7 @@ pub async fn record(
 ) -> ApiResult<(StatusCode, Json<TrainingResponse>)> {
     let completed_on = state.stated_date("completed_on", body.completed_on)?;
     let officer = body.officer.trim().to_string();
-    let station: Option<String> =
-        sqlx::query_scalar("SELECT station_code FROM officers WHERE id = $1")
-            .bind(&officer)
-            .fetch_optional(&state.pool)
-            .await?;
-    let Some(station) = station else {
-        return Err(ApiError::Rejected {
-            code: "unknown_officer",
-            field: Some("officer".into()),
-            message: format!("officer {officer:?} is not registered; check the officer id"),
-        });
-    };
+    let station = officer_station(&state, &officer, "officer").await?;
     let command = RecordTraining {
         actor: actor.clone(),
         officer: officer.clone(),
