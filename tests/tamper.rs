@@ -113,6 +113,37 @@ async fn deleted_event_is_named() {
     server.stop().await;
 }
 
+/// Chains are defined in sequence order: events whose global positions were swapped within one
+/// aggregate still form an intact chain, although a pass in global order meets them out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapped_positions_keep_chains_intact() {
+    let server = TestServer::start().await;
+    let id = four_events(&server).await;
+    four_events(&server).await;
+    let position = |sequence: i64| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT global_position FROM events WHERE aggregate_id = $1 AND sequence = $2",
+        )
+        .bind(id.clone())
+        .bind(sequence)
+        .fetch_one(server.pool())
+    };
+    let second = position(2).await.expect("sequence 2 is stored");
+    let third = position(3).await.expect("sequence 3 is stored");
+    let swap = [
+        format!("UPDATE events SET global_position = -1 WHERE global_position = {second}"),
+        format!("UPDATE events SET global_position = {second} WHERE global_position = {third}"),
+        format!("UPDATE events SET global_position = {third} WHERE global_position = -1"),
+    ];
+    as_superuser(&server, &swap).await;
+    assert_eq!(position(2).await.expect("sequence 2 is stored"), third);
+    let report = verify_all(server.pool()).await.expect("verify runs");
+    assert_eq!(report.first_break, None);
+    assert_eq!(report.events, 8);
+    assert_eq!(report.aggregates, 2);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapped_events_are_named() {
     let server = TestServer::start().await;

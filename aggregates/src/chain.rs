@@ -7,6 +7,8 @@
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+pub mod text;
+
 /// Metadata key holding an event's own hash, lowercase hex.
 pub const HASH_KEY: &str = "hash";
 /// Metadata key holding the previous event's hash, lowercase hex.

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aggregates::chain::{self, Damage};
+use aggregates::chain::Damage;
 use aggregates::ledger::{self, Checkpoint};
-use aggregates::merkle::{self, Frontier, Hash};
+use aggregates::merkle::{Frontier, Hash};
 use anyhow::Context;
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use sqlx::{PgPool, Row};
 use super::directory::CheckpointDirectory;
 use super::keys::{self, PublicKey};
 use super::records;
-use crate::verify;
+use crate::verify::{self, scan, scan::ActualLeaves};
 
 /// The kind of damage the ledger check found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -138,19 +138,25 @@ pub async fn audit(
         .chain(&exported)
         .map(|checkpoint| checkpoint.tree_size)
         .collect();
-    // The chains (aggregate order) and the leaves (global order) are two scans of the events
-    // table. Running them together lets the database and this process use both cores. A leaf
-    // error after chain damage is the same damage seen again, so the chain finding wins. The
-    // embedded database serves one connection, so there the scans run one after the other.
-    let (chains, actual) = if pool.options().get_max_connections() > 1 {
-        tokio::join!(verify::verify_all(pool), read_leaves(pool, &sizes))
+    // One pass in global order checks the chains and computes the leaves. The sealed leaves
+    // are read beside it when the pool has a second connection (the embedded database serves
+    // one). A chain finding wins over errors from the leaves, which show the same damage again.
+    let scan = scan::scan_events(pool, Some(&sizes));
+    let (scanned, sealed) = if pool.options().get_max_connections() > 1 {
+        tokio::join!(scan, read_sealed(pool))
     } else {
-        (
-            verify::verify_all(pool).await,
-            read_leaves(pool, &sizes).await,
-        )
+        (scan.await, read_sealed(pool).await)
     };
-    let chains = chains?;
+    let scanned = scanned?;
+    let chains = if scanned.chains_verified {
+        verify::VerifyReport {
+            events: scanned.events,
+            aggregates: scanned.aggregates,
+            first_break: None,
+        }
+    } else {
+        verify::verify_in_aggregate_order(pool).await?
+    };
     let mut report = AuditReport {
         events: chains.events,
         chains: chains.aggregates,
@@ -177,7 +183,9 @@ pub async fn audit(
         });
         return Ok(report);
     }
-    let actual = actual?;
+    let actual = scanned
+        .leaves
+        .context("the pass over the events computed no leaves")??;
     if directory.is_none() {
         report.notes.push(
             "no checkpoint directory given: signatures, truncation and rollback are checked only against the database's own records".into(),
@@ -197,7 +205,7 @@ pub async fn audit(
         }))
         .collect();
     claims.sort_by_key(|claim| (claim.checkpoint.tree_size, claim.exported));
-    let sealed = read_sealed(pool).await?;
+    let sealed = sealed?;
     let sealed_roots = roots_at(sealed.iter().map(|leaf| leaf.leaf), &sizes);
     let trusted = claims.iter().all(|claim| {
         sealed_roots
@@ -230,73 +238,32 @@ pub async fn audit(
     Ok(report)
 }
 
-/// The events' leaves recomputed in global order, with the roots at the checkpoint sizes.
-struct ActualLeaves {
-    positions: Vec<i64>,
-    leaves: Vec<Hash>,
-    roots: HashMap<u64, Hash>,
-}
-
-async fn read_leaves(pool: &PgPool, sizes: &HashSet<u64>) -> anyhow::Result<ActualLeaves> {
-    let mut rows = sqlx::query(
-        "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-           FROM events ORDER BY global_position",
-    )
-    // Unprepared: a cached plan fails once a column's type changed, and a changed column
-    // type is one of the things verification must survive.
-    .persistent(false)
-    .fetch(pool);
-    let mut actual = ActualLeaves {
-        positions: Vec::new(),
-        leaves: Vec::new(),
-        roots: HashMap::new(),
-    };
-    let mut frontier = Frontier::default();
-    while let Some(row) = rows.try_next().await? {
-        let position: i64 = row.try_get("global_position")?;
-        let event = records::stored_event(&row)?;
-        let text = |key: &str| event.metadata.get(key).and_then(|value| value.as_str());
-        // An event without a well-formed hash also breaks its chain, which the caller reports
-        // instead of this error.
-        let hash = text(chain::HASH_KEY).and_then(ledger::decode_hash);
-        let prev_hash = text(chain::PREV_HASH_KEY);
-        let (Some(hash), Some(prev_hash)) = (hash, prev_hash) else {
-            anyhow::bail!("event at global position {position} lacks a valid hash or prev_hash");
-        };
-        let leaf = merkle::leaf_hash(&ledger::leaf_data(&event, &hash, prev_hash)?);
-        frontier.push(leaf);
-        if sizes.contains(&frontier.size()) {
-            actual.roots.insert(frontier.size(), frontier.root());
-        }
-        actual.positions.push(position);
-        actual.leaves.push(leaf);
-    }
-    Ok(actual)
-}
-
 async fn read_sealed(pool: &PgPool) -> anyhow::Result<Vec<SealedLeaf>> {
-    let rows = sqlx::query(
+    // Streamed, so that all rows and the leaves built from them are never held together.
+    let mut rows = sqlx::query(
         "SELECT global_position, aggregate_type, aggregate_id, sequence, leaf_hash FROM ledger_leaves ORDER BY leaf_index",
     )
-    .fetch_all(pool)
-    .await
-    .context("reading ledger_leaves failed")?;
-    rows.iter()
-        .map(|row| {
-            let leaf: Vec<u8> = row.try_get("leaf_hash")?;
-            Ok(SealedLeaf {
-                position: row.try_get("global_position")?,
-                aggregate: (
-                    row.try_get("aggregate_type")?,
-                    row.try_get("aggregate_id")?,
-                    row.try_get::<i64, _>("sequence")? as u64,
-                ),
-                leaf: leaf
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("a stored leaf is not 32 bytes"))?,
-            })
-        })
-        .collect()
+    .fetch(pool);
+    let mut sealed = Vec::new();
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .context("reading ledger_leaves failed")?
+    {
+        let leaf: Vec<u8> = row.try_get("leaf_hash")?;
+        sealed.push(SealedLeaf {
+            position: row.try_get("global_position")?,
+            aggregate: (
+                row.try_get("aggregate_type")?,
+                row.try_get("aggregate_id")?,
+                row.try_get::<i64, _>("sequence")? as u64,
+            ),
+            leaf: leaf
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("a stored leaf is not 32 bytes"))?,
+        });
+    }
+    Ok(sealed)
 }
 
 fn roots_at(leaves: impl Iterator<Item = Hash>, sizes: &HashSet<u64>) -> HashMap<u64, Hash> {
