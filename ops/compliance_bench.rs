@@ -99,9 +99,10 @@ fn profiles(policy: &Policy) -> Vec<Profile> {
     profiles
 }
 
-/// Fills `application_view` with rows `first..=last`. Each row draws its station (stations
-/// early in the registry, the city districts, slightly more often), decision date in 2026,
-/// profile and fate from hashes of its number, so a run is repeatable.
+/// Fills `application_view` with rows numbered `$1` to `$2`. Each row draws its station from
+/// `$3`, its decision date in 2026, its profile from `$4` to `$9` and its fate from hashes of
+/// its number, so a run is repeatable. Stations early in `$3` (the districts of the first city)
+/// are drawn slightly more often.
 ///
 /// Of every thousand accepted applications, 30 are overridden to a refusal, 30 withdrawn, 30
 /// issued after the promised date and 10 still open. The rest are issued on time. Of every

@@ -229,7 +229,10 @@ fn render(
         let json_median = median(&figures.json_seconds);
         let max = |seconds: &[f64]| seconds.iter().copied().fold(f64::NAN, f64::max);
         let each = |seconds: &[f64]| {
-            let texts: Vec<String> = seconds.iter().map(|second| format!("{second:.2}")).collect();
+            let texts: Vec<String> = seconds
+                .iter()
+                .map(|second| format!("{second:.2}"))
+                .collect();
             texts.join(", ")
         };
         let json_max = max(&figures.json_seconds);
