@@ -224,9 +224,9 @@ async fn application_counts(
         .fetch_all(&state.pool)
         .await?;
     let mut counts = ApplicationCounts::default();
-    for (matter, kind, principle, status, decided, overdue, closed, transitional, explained) in
-        rows
-    {
+    for row in rows {
+        let (matter, kind, principle, status, decided, overdue, closed, transitional, explained) =
+            row;
         add(&mut counts.per_matter, Some(matter), decided);
         counts.overdue += overdue;
         if status == "issued" {
