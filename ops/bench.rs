@@ -1,5 +1,6 @@
-//! `zhengming-bench`: drives complete applications through the HTTP API, times `verify`, and
-//! measures what the hash chain costs on the append path. Results go to `docs/benchmarks.md`.
+//! `zhengming-bench`: drives complete applications through the HTTP API while sampling the
+//! projection lag, times `verify`, and measures what the hash chain costs on the append path.
+//! Results go to `docs/benchmarks.md`.
 //!
 //! The server runs in this process on 127.0.0.1:0, so the peak memory reported is that of the
 //! server and the load generator together: an upper bound for the server alone.
@@ -21,6 +22,8 @@ use zhengming::registry::{self, City, County, Officer, Station};
 use zhengming::server::{RunningServer, load_policy};
 use zhengming::store::ChainedEventRepository;
 
+#[path = "lag_sampler.rs"]
+mod lag_sampler;
 #[path = "ledger_bench.rs"]
 mod ledger_bench;
 
@@ -55,6 +58,7 @@ struct Figures {
     concurrency: usize,
     commands: u64,
     command_seconds: f64,
+    lag: lag_sampler::LagFigures,
     events: u64,
     verify_seconds: f64,
     appends: usize,
@@ -152,11 +156,14 @@ async fn run(settings: &Settings, database: &Database, label: String) -> anyhow:
     )
     .await?;
     let base = format!("http://{}", server.address);
+    let sampler = lag_sampler::LagSampler::start(database.pool.clone());
     let started = Instant::now();
     let commands = drive(&base, &tokens, settings.applications, settings.concurrency).await;
     let command_seconds = started.elapsed().as_secs_f64();
+    let lag = sampler.finish().await;
     server.stop().await?;
     let commands = commands?;
+    let lag = lag?;
 
     let started = Instant::now();
     let report = zhengming::verify::verify_all(&database.pool).await?;
@@ -179,6 +186,7 @@ async fn run(settings: &Settings, database: &Database, label: String) -> anyhow:
         concurrency: settings.concurrency,
         commands,
         command_seconds,
+        lag,
         events: report.events,
         verify_seconds,
         appends: settings.appends,
@@ -511,6 +519,7 @@ fn render(figures: &Figures) -> String {
         "\n## {database}, {date}\n\nMachine: {machine}. Build: release. Command: `cargo run --release --bin zhengming-bench -- --applications {applications} --concurrency {concurrency} --appends {appends}`{url}.\n\n\
          | figure | measured | target | |\n|---|---|---|---|\n\
          | HTTP commands end to end ({commands} commands, {applications} applications of which one in five a record check, {concurrency} clients) | {rate:.0} per second ({seconds:.1} s) | at least 1,500 per second on the server | {v1} |\n\
+         {lag}\
          | `verify` ({events} events) | {verify_rate:.0} events per second ({verify_seconds:.2} s) | at least 100,000 per second | {v2} |\n\
          | hash-chain cost on the append path ({appends} two-event appends, {concurrency} at a time) | {overhead:+.1} % ({chained:.2} s chained, {plain:.2} s plain) | at most 10 % | {v3} |\n\
          | peak memory of server and load generator together | {memory:.0} MB | server under 150 MB | {v4} |\n",
@@ -527,6 +536,7 @@ fn render(figures: &Figures) -> String {
         commands = figures.commands,
         seconds = figures.command_seconds,
         v1 = verdict(rate >= 1500.0),
+        lag = lag_sampler::render_rows(&figures.lag),
         events = figures.events,
         verify_seconds = figures.verify_seconds,
         v2 = verdict(verify_rate >= 100_000.0),

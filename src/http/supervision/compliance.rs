@@ -275,50 +275,91 @@ async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<Strin
     Ok((stations, units))
 }
 
-async fn counts(
+/// Counts the applications of `$1` (station codes) in the period `$2` to `$3`, grouped by
+/// matter, kind, principle and status, in one scan of `application_view`:
+///
+/// * `decided`: decided in the period, and `decided_overdue` of those with an `overdue` finding.
+///   The findings' key (aggregate type, id, rule) lets at most one finding join each row.
+/// * `closed`: closed in the period, `closed_transitional` of those issued only under the
+///   transition window, and `closed_explained` of those with an explanation of the minimum
+///   length and a referral, the same test as the `refusal_unexplained` rule.
+fn application_counts_sql() -> String {
+    format!(
+        "SELECT v.matter, v.kind, v.principle, v.status,
+                count(*) FILTER (WHERE v.decision_date BETWEEN $2 AND $3) AS decided,
+                count(*) FILTER (WHERE v.decision_date BETWEEN $2 AND $3 AND f.aggregate_id IS NOT NULL) AS decided_overdue,
+                count(*) FILTER (WHERE v.closed_on BETWEEN $2 AND $3) AS closed,
+                count(*) FILTER (WHERE v.closed_on BETWEEN $2 AND $3 AND v.transitional) AS closed_transitional,
+                count(*) FILTER (WHERE v.closed_on BETWEEN $2 AND $3
+                                   AND char_length(btrim(coalesce(v.explanation, ''))) >= {MIN_EXPLANATION_CHARS}
+                                   AND btrim(coalesce(v.referral, '')) <> '') AS closed_explained
+           FROM application_view v
+           LEFT JOIN supervision_findings f
+             ON f.aggregate_type = 'application' AND f.aggregate_id = v.application_id AND f.rule = 'overdue'
+          WHERE v.station_code = ANY($1)
+            AND (v.decision_date BETWEEN $2 AND $3 OR v.closed_on BETWEEN $2 AND $3)
+          GROUP BY v.matter, v.kind, v.principle, v.status"
+    )
+}
+
+/// One group of [`application_counts_sql`]: matter, kind, principle and status, then the
+/// counts decided, decided_overdue, closed, closed_transitional and closed_explained.
+type CountRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+/// The application counts of a report, before the totals are summed.
+#[derive(Default)]
+struct ApplicationCounts {
+    per_matter: BTreeMap<String, i64>,
+    issued_per_kind: BTreeMap<String, i64>,
+    transitional_issued: i64,
+    refused_per_principle: BTreeMap<String, i64>,
+    explained_per_principle: BTreeMap<String, i64>,
+    overdue: i64,
+}
+
+/// Adds `count` to `key`, leaving out zero counts as a `GROUP BY` over the matching rows would.
+fn add(counts: &mut BTreeMap<String, i64>, key: Option<String>, count: i64) {
+    if count > 0 {
+        *counts.entry(key.unwrap_or_default()).or_default() += count;
+    }
+}
+
+async fn application_counts(
     state: &AppState,
-    sql: &str,
     stations: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> ApiResult<BTreeMap<String, i64>> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+    (from, to): (NaiveDate, NaiveDate),
+) -> ApiResult<ApplicationCounts> {
+    let rows: Vec<CountRow> = sqlx::query_as(&application_counts_sql())
         .bind(stations)
         .bind(from)
         .bind(to)
         .fetch_all(&state.pool)
         .await?;
-    Ok(rows.into_iter().collect())
-}
-
-const APPLICATIONS_PER_MATTER: &str = "SELECT matter, count(*) FROM application_view
-  WHERE station_code = ANY($1) AND decision_date BETWEEN $2 AND $3 GROUP BY matter";
-
-const ISSUED_PER_KIND: &str = "SELECT kind, count(*) FROM application_view
-  WHERE station_code = ANY($1) AND status = 'issued' AND closed_on BETWEEN $2 AND $3 GROUP BY kind";
-
-const TRANSITIONAL_ISSUED: &str = "SELECT 'transitional', count(*) FROM application_view
-  WHERE station_code = ANY($1) AND status = 'issued' AND transitional AND closed_on BETWEEN $2 AND $3";
-
-const REFUSED_PER_PRINCIPLE: &str = "SELECT principle, count(*) FROM application_view
-  WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3 GROUP BY principle";
-
-const OVERDUE_APPLICATIONS: &str = "SELECT 'overdue', count(*) FROM application_view v
-  WHERE v.station_code = ANY($1) AND v.decision_date BETWEEN $2 AND $3
-    AND EXISTS (SELECT 1 FROM supervision_findings f
-                 WHERE f.aggregate_type = 'application' AND f.aggregate_id = v.application_id
-                   AND f.rule = 'overdue')";
-
-/// Counts explained refusals per principle: an explanation of the minimum length and a referral,
-/// the same test as the `refusal_unexplained` rule.
-fn explained_per_principle_sql() -> String {
-    format!(
-        "SELECT principle, count(*) FROM application_view
-          WHERE station_code = ANY($1) AND status = 'refused' AND closed_on BETWEEN $2 AND $3
-            AND char_length(btrim(coalesce(explanation, ''))) >= {MIN_EXPLANATION_CHARS}
-            AND btrim(coalesce(referral, '')) <> ''
-          GROUP BY principle"
-    )
+    let mut counts = ApplicationCounts::default();
+    for row in rows {
+        let (matter, kind, principle, status, decided, overdue, closed, transitional, explained) =
+            row;
+        add(&mut counts.per_matter, Some(matter), decided);
+        counts.overdue += overdue;
+        if status == "issued" {
+            add(&mut counts.issued_per_kind, kind, closed);
+            counts.transitional_issued += transitional;
+        } else if status == "refused" {
+            add(&mut counts.refused_per_principle, principle.clone(), closed);
+            add(&mut counts.explained_per_principle, principle, explained);
+        }
+    }
+    Ok(counts)
 }
 
 /// Counts findings per rule in the period, listing every rule with zero where none was found.
@@ -362,18 +403,17 @@ async fn report(
     (from, to): (NaiveDate, NaiveDate),
 ) -> ApiResult<ComplianceReport> {
     let period = (from, to);
-    let count = |sql: String| {
-        let stations = &stations;
-        async move { counts(state, &sql, stations, from, to).await }
-    };
-    let applications_per_matter = count(APPLICATIONS_PER_MATTER.into()).await?;
-    let issued_per_kind = count(ISSUED_PER_KIND.into()).await?;
-    let transitional = count(TRANSITIONAL_ISSUED.into()).await?;
-    let refused_per_principle = count(REFUSED_PER_PRINCIPLE.into()).await?;
-    let refusals_explained_per_principle = count(explained_per_principle_sql()).await?;
-    let overdue = count(OVERDUE_APPLICATIONS.into()).await?;
+    let counts = application_counts(state, &stations, period).await?;
     let findings_per_rule = findings_per_rule(state, (&stations, &units), period).await?;
 
+    let ApplicationCounts {
+        per_matter: applications_per_matter,
+        issued_per_kind,
+        transitional_issued,
+        refused_per_principle,
+        explained_per_principle: refusals_explained_per_principle,
+        overdue,
+    } = counts;
     let refusals: i64 = refused_per_principle.values().sum();
     let refusals_explained: i64 = refusals_explained_per_principle.values().sum();
     let mut findings_per_category =
@@ -397,13 +437,13 @@ async fn report(
         applications_per_matter,
         issued: issued_per_kind.values().sum(),
         issued_per_kind,
-        transitional_issued: transitional.values().sum(),
+        transitional_issued,
         refusals,
         refused_per_principle,
         refusals_explained,
         refusals_explained_per_principle,
         explanation_rate: ratio(refusals_explained, refusals),
-        overdue_applications: overdue.values().sum(),
+        overdue_applications: overdue,
         findings: findings_per_rule.values().sum(),
         findings_per_rule,
         findings_per_category,
