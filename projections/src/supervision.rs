@@ -8,6 +8,7 @@
 //! once a minute. A later closing event dated on or before the date removes that finding,
 //! because a paper decision may be entered days after it was made.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,8 @@ use aggregates::exchange::request::RequestEvent;
 use aggregates::policy::PolicyBook;
 use aggregates::record_check::RecordCheckEvent;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
@@ -28,7 +29,7 @@ pub mod detectors;
 mod tests;
 
 use detectors::{
-    ApplicationCase, Detected, EventContext, EventRef, ExchangeCase, Finding, RecordCheckCase, Rule,
+    ApplicationCase, EventContext, EventRef, ExchangeCase, Finding, RecordCheckCase, Rule,
 };
 
 /// Name of the supervision projection in `projection_checkpoints`.
@@ -54,6 +55,9 @@ pub fn today_in_china() -> NaiveDate {
 /// Applies up to `limit` events after the checkpoint, in one transaction with the new
 /// checkpoint, and returns how many events it read.
 ///
+/// The batch reads the state of every case it touches in one query, applies its events in
+/// order in memory, and writes each case and each changed finding once.
+///
 /// # Errors
 /// Fails on a database error or an event that does not deserialize. The transaction then
 /// rolls back, so neither the findings nor the checkpoint of the batch are kept.
@@ -76,17 +80,28 @@ pub async fn apply_next_batch(
     let Some(last) = rows.last().map(|row| row.get::<i64, _>("global_position")) else {
         return Ok(0);
     };
-    for row in &rows {
-        let aggregate_type: String = row.get("aggregate_type");
-        if ![APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK].contains(&aggregate_type.as_str()) {
-            continue;
-        }
+
+    let relevant: Vec<&PgRow> = rows
+        .iter()
+        .filter(|row| {
+            let aggregate_type: &str = row.get("aggregate_type");
+            [APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK].contains(&aggregate_type)
+        })
+        .collect();
+    let keys: Vec<CaseKey> = relevant
+        .iter()
+        .map(|row| (row.get("aggregate_type"), row.get("aggregate_id")))
+        .collect();
+    let mut cases = load_cases(&mut tx, keys).await?;
+    let mut changes: BTreeMap<FindingKey, FindingChange> = BTreeMap::new();
+    for row in relevant {
         let position: i64 = row.get("global_position");
         let recorded_at: DateTime<Utc> = row.get("recorded_at");
+        let key: CaseKey = (row.get("aggregate_type"), row.get("aggregate_id"));
         let context = EventContext {
             at: EventRef {
-                aggregate_type: aggregate_type.clone(),
-                aggregate_id: row.get("aggregate_id"),
+                aggregate_type: key.0.clone(),
+                aggregate_id: key.1.clone(),
                 sequence: row.get("sequence"),
                 global_position: position,
                 event_type: row.get("event_type"),
@@ -95,20 +110,42 @@ pub async fn apply_next_batch(
             recorded_on: (recorded_at + chrono::Duration::hours(8)).date_naive(),
         };
         let payload: serde_json::Value = row.get("payload");
-        if aggregate_type == APPLICATION {
-            let event: ApplicationEvent = serde_json::from_value(payload)
-                .map_err(|source| ProjectionError::Event { position, source })?;
-            apply_application(&mut tx, event, &context, policies).await?;
-        } else if aggregate_type == RECORD_CHECK {
-            let event: RecordCheckEvent = serde_json::from_value(payload)
-                .map_err(|source| ProjectionError::Event { position, source })?;
-            apply_record_check(&mut tx, event, &context).await?;
-        } else {
-            let event: RequestEvent = serde_json::from_value(payload)
-                .map_err(|source| ProjectionError::Event { position, source })?;
-            apply_exchange(&mut tx, event, &context).await?;
+        let decode = |source| ProjectionError::Event { position, source };
+        let case = cases
+            .get_mut(&key)
+            .expect("every case of the batch is loaded");
+        let detected = match case {
+            CaseState::Application(case) => {
+                let event: ApplicationEvent = serde_json::from_value(payload).map_err(decode)?;
+                detectors::detect_application(case, event, &context, policies)
+            }
+            CaseState::RecordCheck(case) => {
+                let event: RecordCheckEvent = serde_json::from_value(payload).map_err(decode)?;
+                detectors::detect_record_check(case, event, &context)
+            }
+            CaseState::Exchange(case) => {
+                let event: RequestEvent = serde_json::from_value(payload).map_err(decode)?;
+                detectors::detect_exchange(case, event, &context.at)
+            }
+        };
+        let (station, unit) = case.place();
+        for rule in detected.cleared {
+            let finding_key = (key.0.clone(), key.1.clone(), rule.code());
+            changes.insert(finding_key, FindingChange::Remove);
+        }
+        for finding in detected.findings {
+            let finding_key = (key.0.clone(), key.1.clone(), finding.rule.code());
+            let change = FindingChange::Replace {
+                station: station.clone(),
+                unit: unit.clone(),
+                finding,
+            };
+            changes.insert(finding_key, change);
         }
     }
+    store_cases(&mut tx, &cases).await?;
+    write_changes(&mut tx, changes).await?;
+
     sqlx::query("UPDATE projection_checkpoints SET global_position = $2, updated_at = now() WHERE projection = $1")
         .bind(SUPERVISION)
         .bind(last)
@@ -118,125 +155,227 @@ pub async fn apply_next_batch(
     Ok(rows.len())
 }
 
-async fn apply_application(
-    tx: &mut Transaction<'_, Postgres>,
-    event: ApplicationEvent,
-    context: &EventContext,
-    policies: &PolicyBook,
-) -> sqlx::Result<()> {
-    let id = &context.at.aggregate_id;
-    let mut case: ApplicationCase = load_case(tx, APPLICATION, id).await?;
-    let detected = detectors::detect_application(&mut case, event, context, policies);
-    store_case(tx, APPLICATION, id, &case, case.due_on()).await?;
-    let place = Place {
-        station: Some(&case.station),
-        unit: None,
-    };
-    record(tx, APPLICATION, id, &place, detected).await
+/// Aggregate type and id of a case.
+type CaseKey = (String, String);
+
+/// Aggregate type, aggregate id and rule code of a finding.
+type FindingKey = (String, String, &'static str);
+
+/// The detectors' state of one case while a batch is applied.
+enum CaseState {
+    Application(ApplicationCase),
+    Exchange(ExchangeCase),
+    RecordCheck(RecordCheckCase),
 }
 
-async fn apply_record_check(
-    tx: &mut Transaction<'_, Postgres>,
-    event: RecordCheckEvent,
-    context: &EventContext,
-) -> sqlx::Result<()> {
-    let id = &context.at.aggregate_id;
-    let mut case: RecordCheckCase = load_case(tx, RECORD_CHECK, id).await?;
-    let detected = detectors::detect_record_check(&mut case, event, context);
-    store_case(tx, RECORD_CHECK, id, &case, case.due_on()).await?;
-    let place = Place {
-        station: Some(&case.station),
-        unit: None,
-    };
-    record(tx, RECORD_CHECK, id, &place, detected).await
+impl CaseState {
+    /// Reads a stored state, or starts a new case when none is stored.
+    fn decode(aggregate_type: &str, state: Option<serde_json::Value>) -> serde_json::Result<Self> {
+        fn read<T: DeserializeOwned + Default>(
+            state: Option<serde_json::Value>,
+        ) -> serde_json::Result<T> {
+            state.map_or_else(|| Ok(T::default()), serde_json::from_value)
+        }
+        Ok(match aggregate_type {
+            APPLICATION => CaseState::Application(read(state)?),
+            RECORD_CHECK => CaseState::RecordCheck(read(state)?),
+            _ => CaseState::Exchange(read(state)?),
+        })
+    }
+
+    fn encode(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
+            CaseState::Application(case) => serde_json::to_value(case),
+            CaseState::Exchange(case) => serde_json::to_value(case),
+            CaseState::RecordCheck(case) => serde_json::to_value(case),
+        }
+    }
+
+    fn due_on(&self) -> Option<NaiveDate> {
+        match self {
+            CaseState::Application(case) => case.due_on(),
+            CaseState::Exchange(case) => case.due_on(),
+            CaseState::RecordCheck(case) => case.due_on(),
+        }
+    }
+
+    /// Returns the station of an application's or record check's findings, or the unit of an
+    /// exchange request's.
+    fn place(&self) -> (Option<String>, Option<String>) {
+        match self {
+            CaseState::Application(case) => (Some(case.station.clone()), None),
+            CaseState::RecordCheck(case) => (Some(case.station.clone()), None),
+            CaseState::Exchange(case) => (None, Some(case.unit.clone())),
+        }
+    }
 }
 
-async fn apply_exchange(
+/// The last change a batch makes to one finding.
+enum FindingChange {
+    /// An event proved the finding; it replaces one the sweep recorded for the same rule, so
+    /// that a rebuild, which reads the event before any sweep, ends equal.
+    Replace {
+        station: Option<String>,
+        unit: Option<String>,
+        finding: Finding,
+    },
+    /// A later event cleared the rule's finding.
+    Remove,
+}
+
+/// Reads the stored state of every case in `keys` in one query; cases with none start new.
+async fn load_cases(
     tx: &mut Transaction<'_, Postgres>,
-    event: RequestEvent,
-    context: &EventContext,
+    keys: Vec<CaseKey>,
+) -> sqlx::Result<HashMap<CaseKey, CaseState>> {
+    let (types, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+    let stored: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, state FROM supervision_cases
+          WHERE (aggregate_type, aggregate_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut states: HashMap<CaseKey, serde_json::Value> = stored
+        .into_iter()
+        .map(|(aggregate_type, id, state)| ((aggregate_type, id), state))
+        .collect();
+    let mut cases = HashMap::with_capacity(keys.len());
+    for key in keys {
+        if cases.contains_key(&key) {
+            continue;
+        }
+        let state = CaseState::decode(&key.0, states.remove(&key))
+            .map_err(|error| sqlx::Error::Decode(error.into()))?;
+        cases.insert(key, state);
+    }
+    Ok(cases)
+}
+
+/// Writes the state and open deadline of every case of the batch in one statement.
+async fn store_cases(
+    tx: &mut Transaction<'_, Postgres>,
+    cases: &HashMap<CaseKey, CaseState>,
 ) -> sqlx::Result<()> {
-    let id = &context.at.aggregate_id;
-    let mut case: ExchangeCase = load_case(tx, EXCHANGE_REQUEST, id).await?;
-    let detected = detectors::detect_exchange(&mut case, event, &context.at);
-    store_case(tx, EXCHANGE_REQUEST, id, &case, case.due_on()).await?;
-    let place = Place {
-        station: None,
-        unit: Some(&case.unit),
-    };
-    record(tx, EXCHANGE_REQUEST, id, &place, detected).await
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let mut types = Vec::with_capacity(cases.len());
+    let mut ids = Vec::with_capacity(cases.len());
+    let mut states = Vec::with_capacity(cases.len());
+    let mut due = Vec::with_capacity(cases.len());
+    for ((aggregate_type, id), case) in cases {
+        types.push(aggregate_type.clone());
+        ids.push(id.clone());
+        states.push(
+            case.encode()
+                .map_err(|error| sqlx::Error::Encode(error.into()))?,
+        );
+        due.push(case.due_on());
+    }
+    sqlx::query(
+        "INSERT INTO supervision_cases (aggregate_type, aggregate_id, state, due_on)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::date[])
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, due_on = EXCLUDED.due_on",
+    )
+    .bind(types)
+    .bind(ids)
+    .bind(states)
+    .bind(due)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Removes the cleared findings and writes the proved ones, one statement each.
+async fn write_changes(
+    tx: &mut Transaction<'_, Postgres>,
+    changes: BTreeMap<FindingKey, FindingChange>,
+) -> sqlx::Result<()> {
+    let mut removed: (Vec<String>, Vec<String>, Vec<&str>) = Default::default();
+    let mut replaced = FindingColumns::default();
+    for ((aggregate_type, id, rule), change) in changes {
+        match change {
+            FindingChange::Remove => {
+                removed.0.push(aggregate_type);
+                removed.1.push(id);
+                removed.2.push(rule);
+            }
+            FindingChange::Replace {
+                station,
+                unit,
+                finding,
+            } => {
+                let evidence = serde_json::to_value(&finding.evidence)
+                    .map_err(|error| sqlx::Error::Encode(error.into()))?;
+                replaced.types.push(aggregate_type);
+                replaced.ids.push(id);
+                replaced.rules.push(rule);
+                replaced.stations.push(station);
+                replaced.units.push(unit);
+                replaced.officers.push(finding.officer);
+                replaced.dates.push(finding.occurred_on);
+                replaced.details.push(finding.detail);
+                replaced.evidence.push(evidence);
+            }
+        }
+    }
+    if !removed.0.is_empty() {
+        sqlx::query(
+            "DELETE FROM supervision_findings
+              WHERE (aggregate_type, aggregate_id, rule) IN
+                    (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+        )
+        .bind(removed.0)
+        .bind(removed.1)
+        .bind(removed.2)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !replaced.types.is_empty() {
+        sqlx::query(
+            "INSERT INTO supervision_findings
+                    (aggregate_type, aggregate_id, rule, station_code, unit_code, officer_id, occurred_on, detail, evidence)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::date[], $8::text[], $9::jsonb[])
+             ON CONFLICT (aggregate_type, aggregate_id, rule) DO UPDATE
+                SET officer_id = EXCLUDED.officer_id, occurred_on = EXCLUDED.occurred_on,
+                    detail = EXCLUDED.detail, evidence = EXCLUDED.evidence",
+        )
+        .bind(replaced.types)
+        .bind(replaced.ids)
+        .bind(replaced.rules)
+        .bind(replaced.stations)
+        .bind(replaced.units)
+        .bind(replaced.officers)
+        .bind(replaced.dates)
+        .bind(replaced.details)
+        .bind(replaced.evidence)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The columns of the findings a batch writes, one vector per column.
+#[derive(Default)]
+struct FindingColumns {
+    types: Vec<String>,
+    ids: Vec<String>,
+    rules: Vec<&'static str>,
+    stations: Vec<Option<String>>,
+    units: Vec<Option<String>>,
+    officers: Vec<String>,
+    dates: Vec<NaiveDate>,
+    details: Vec<String>,
+    evidence: Vec<serde_json::Value>,
 }
 
 /// Station of an application's findings, or unit of an exchange request's.
 struct Place<'a> {
     station: Option<&'a str>,
     unit: Option<&'a str>,
-}
-
-async fn load_case<T: DeserializeOwned + Default>(
-    tx: &mut Transaction<'_, Postgres>,
-    aggregate_type: &str,
-    id: &str,
-) -> sqlx::Result<T> {
-    let state: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT state FROM supervision_cases WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(aggregate_type)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    match state {
-        Some(state) => {
-            serde_json::from_value(state).map_err(|error| sqlx::Error::Decode(error.into()))
-        }
-        None => Ok(T::default()),
-    }
-}
-
-async fn store_case<T: Serialize>(
-    tx: &mut Transaction<'_, Postgres>,
-    aggregate_type: &str,
-    id: &str,
-    case: &T,
-    due_on: Option<NaiveDate>,
-) -> sqlx::Result<()> {
-    let state = serde_json::to_value(case).map_err(|error| sqlx::Error::Encode(error.into()))?;
-    sqlx::query(
-        "INSERT INTO supervision_cases (aggregate_type, aggregate_id, state, due_on) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET state = EXCLUDED.state, due_on = EXCLUDED.due_on",
-    )
-    .bind(aggregate_type)
-    .bind(id)
-    .bind(state)
-    .bind(due_on)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Writes the findings of one event. A finding proved by an event replaces one the sweep
-/// recorded for the same rule, so that a rebuild, which reads the event before any sweep, ends equal.
-async fn record(
-    tx: &mut Transaction<'_, Postgres>,
-    aggregate_type: &str,
-    id: &str,
-    place: &Place<'_>,
-    detected: Detected,
-) -> sqlx::Result<()> {
-    for rule in detected.cleared {
-        sqlx::query(
-            "DELETE FROM supervision_findings WHERE aggregate_type = $1 AND aggregate_id = $2 AND rule = $3",
-        )
-        .bind(aggregate_type)
-        .bind(id)
-        .bind(rule.code())
-        .execute(&mut **tx)
-        .await?;
-    }
-    for finding in detected.findings {
-        insert_finding(tx, aggregate_type, id, place, &finding, true).await?;
-    }
-    Ok(())
 }
 
 async fn insert_finding(
