@@ -212,7 +212,7 @@ impl CaseState {
 
 /// The last change a batch makes to one finding.
 enum FindingChange {
-    /// An event proved the finding; it replaces one the sweep recorded for the same rule, so
+    /// An event proved the finding. It replaces one the sweep recorded for the same rule, so
     /// that a rebuild, which reads the event before any sweep, ends equal.
     Replace {
         station: Option<String>,
