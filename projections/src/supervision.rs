@@ -163,7 +163,8 @@ type FindingKey = (String, String, &'static str);
 
 /// The detectors' state of one case while a batch is applied.
 enum CaseState {
-    Application(ApplicationCase),
+    // Boxed, since the application state is several times the size of the others.
+    Application(Box<ApplicationCase>),
     Exchange(ExchangeCase),
     RecordCheck(RecordCheckCase),
 }
@@ -177,7 +178,7 @@ impl CaseState {
             state.map_or_else(|| Ok(T::default()), serde_json::from_value)
         }
         Ok(match aggregate_type {
-            APPLICATION => CaseState::Application(read(state)?),
+            APPLICATION => CaseState::Application(Box::new(read(state)?)),
             RECORD_CHECK => CaseState::RecordCheck(read(state)?),
             _ => CaseState::Exchange(read(state)?),
         })
