@@ -106,8 +106,9 @@ async fn inspection_from_opening_to_accountability() {
     let id = open_inspection(&server).await;
     let base = format!("/v1/inspections/{id}");
 
+    let case = server.submit("hh", kinship_request()).await;
     let finding = json!({"category": "inaction", "rule": "refused_issuable", "officer": "hh",
-                         "case_id": "app-1", "description": "refused a kinship certificate the catalogue issues"});
+                         "case_id": case, "description": "refused a kinship certificate the catalogue issues"});
     let answer = expect(
         &server,
         "insp",
@@ -193,7 +194,10 @@ async fn inspection_from_opening_to_accountability() {
         .await
         .expect("verify runs");
     assert!(report.first_break.is_none(), "{:?}", report.first_break);
-    assert_eq!(report.events, 9);
+    assert_eq!(
+        report.events, 11,
+        "the application's two and the inspection's nine"
+    );
 
     settle(&server).await;
     let (status, list) = server.get(Some("ld"), "/v1/inspections").await;
@@ -234,6 +238,23 @@ async fn inspection_from_opening_to_accountability() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{other}");
+    // The inspector is recorded at S2 but acts for the inspectorate, not for the station.
+    let (status, other) = server
+        .get(
+            Some("insp"),
+            &format!("/v1/supervision/trail?station=S2&{period}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    assert_eq!(other["actions_per_type"], json!({}), "{other}");
+    let (status, far) = server
+        .get(
+            Some("insp"),
+            "/v1/supervision/trail?officer=hh&from=0001-01-01&to=2026-12-31",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{far}");
+    assert_eq!(far["error"]["field"], "from");
 
     let path = format!("/v1/supervision/compliance?level=station&code=S1&{period}");
     let (status, compliance) = server.get(Some("insp"), &path).await;
@@ -346,6 +367,16 @@ async fn wrong_inspection_steps_record_nothing() {
         &format!("{base}/findings"),
         finding("made_up", "hh"),
         (StatusCode::BAD_REQUEST, "unknown_rule"),
+    )
+    .await;
+    let unknown_case = json!({"category": "inaction", "case_id": "no-such-case",
+                              "description": "refused a kinship certificate the catalogue issues"});
+    refused(
+        &server,
+        "insp",
+        &format!("{base}/findings"),
+        unknown_case,
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_case"),
     )
     .await;
     refused(

@@ -362,6 +362,31 @@ pub async fn record_finding(
             });
         }
     }
+    if let Some(case_id) = body
+        .case_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let recorded: Option<String> = sqlx::query_scalar(
+            "SELECT aggregate_type FROM events
+              WHERE aggregate_id = $1
+                AND aggregate_type IN ('application', 'record_check', 'unit_visit', 'exchange_request')
+              LIMIT 1",
+        )
+        .bind(case_id)
+        .fetch_optional(&state.pool)
+        .await?;
+        if recorded.is_none() {
+            return Err(ApiError::Rejected {
+                code: "unknown_case",
+                field: Some("case_id".into()),
+                message: format!(
+                    "no application, record check, unit visit or exchange request {case_id:?} is recorded; check the case id"
+                ),
+            });
+        }
+    }
     if let Some(officer) = body
         .officer
         .as_deref()

@@ -9,7 +9,7 @@ use aggregates::policy::Role;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
 use sqlx::Row;
@@ -92,12 +92,20 @@ impl Params {
         let Some(text) = self.text(name) else {
             return Ok(None);
         };
-        text.parse().map(Some).map_err(|_| {
+        let date: NaiveDate = text.parse().map_err(|_| {
             invalid(
                 name,
                 format!("{name} {text:?} is not a date; use YYYY-MM-DD, such as 2026-11-01"),
             )
-        })
+        })?;
+        // Periods are computed on, so dates near chrono's limits would overflow.
+        if !(1900..=2999).contains(&date.year()) {
+            return Err(invalid(
+                name,
+                format!("{name} {date} is out of range; use a date from 1900-01-01 to 2999-12-31"),
+            ));
+        }
+        Ok(Some(date))
     }
 }
 

@@ -154,10 +154,15 @@ pub async fn trail(
     let officers: Vec<String> = if kind == "officer" {
         vec![subject.clone()]
     } else {
-        sqlx::query_scalar("SELECT id FROM officers WHERE station_code = $1 ORDER BY id")
-            .bind(&station)
-            .fetch_all(pool)
-            .await?
+        // Supervisors recorded at the station act for their own unit, not for the station.
+        sqlx::query_scalar(
+            "SELECT id FROM officers
+              WHERE station_code = $1 AND role NOT IN ('inspector', 'provincial_officer')
+              ORDER BY id",
+        )
+        .bind(&station)
+        .fetch_all(pool)
+        .await?
     };
     // The log's times are UTC; the period's days are China Standard Time.
     let start = from.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - chrono::Duration::hours(8);
