@@ -127,7 +127,8 @@ enum Command {
         /// The officer's full name.
         #[arg(long, value_parser = non_empty)]
         name: String,
-        /// household_officer, community_officer, case_officer, station_leader or inspector.
+        /// household_officer, community_officer, case_officer, station_leader, inspector or
+        /// provincial_officer.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Code of the officer's station.
@@ -290,6 +291,14 @@ async fn run(
             Ok(())
         }
         Command::Rebuild => {
+            // The views follow the log as stored; a damaged log is rebuilt as it is, so say so.
+            let checked = zhengming::verify::verify_all(pool).await?;
+            if let Some(found) = &checked.first_break {
+                println!(
+                    "WARNING: the log fails verification ({} at {} {} sequence {}); the views below show the damaged log. Run zhengming verify.",
+                    found.damage, found.aggregate_type, found.aggregate_id, found.sequence
+                );
+            }
             let applied = projections::projector::rebuild(pool).await?;
             println!("applications projection: {applied} events applied");
             let today = projections::supervision::today_in_china();

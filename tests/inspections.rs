@@ -772,3 +772,69 @@ async fn inspections_rebuild_equals_running() {
     assert_eq!(snapshot(&server).await, running);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accountability_rests_on_findings() {
+    let server = with_supervisors(TestServer::start().await).await;
+    let id = open_inspection(&server).await;
+    let base = format!("/v1/inspections/{id}");
+    let finding = |officer: &str| {
+        json!({"category": "inaction", "officer": officer,
+               "description": "refused a kinship certificate the catalogue issues"})
+    };
+    refused(
+        &server,
+        "insp",
+        &format!("{base}/findings"),
+        finding("hh9"),
+        (StatusCode::UNPROCESSABLE_ENTITY, "officer_of_other_station"),
+    )
+    .await;
+    expect(
+        &server,
+        "insp",
+        &format!("{base}/findings"),
+        finding("hh"),
+        StatusCode::OK,
+    )
+    .await;
+    let early =
+        json!({"text": "station S1 refused kinship certificates it must issue", "date": day(-1)});
+    refused(
+        &server,
+        "insp",
+        &format!("{base}/notices"),
+        early,
+        (StatusCode::BAD_REQUEST, "date_out_of_order"),
+    )
+    .await;
+    let closing = json!({"outcome": "admonishment", "officers": ["hh", "cm"],
+                         "reason": "refusals against the catalogue"});
+    refused(
+        &server,
+        "insp",
+        &format!("{base}/closing"),
+        closing,
+        (StatusCode::UNPROCESSABLE_ENTITY, "officer_not_in_findings"),
+    )
+    .await;
+
+    // Supervisors' trails are not for station leaders, even of the station they are recorded at.
+    let local = Officer {
+        id: "dc1".into(),
+        name: "inspector at S1".into(),
+        role: Role::Inspector,
+    };
+    registry::add_officer(server.pool(), &local, "S1")
+        .await
+        .expect("officer is recorded");
+    let period = format!("from={}&to={}", day(-1), day(0));
+    let (status, answer) = server
+        .get(
+            Some("ld"),
+            &format!("/v1/supervision/trail?officer=dc1&{period}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    server.stop().await;
+}

@@ -153,6 +153,8 @@ pub struct Inspection {
     pub reason: String,
     pub opened_on: Option<NaiveDate>,
     pub findings: Vec<InspectionFinding>,
+    /// Date of the latest step; each step is dated on or after it.
+    pub last_step_on: Option<NaiveDate>,
     pub notices: Vec<Notice>,
     pub rectifications: Vec<Rectification>,
     pub closing: Option<Closing>,
@@ -177,6 +179,8 @@ pub struct RecordFinding {
     pub rule: Option<String>,
     pub case_id: Option<String>,
     pub officer: Option<String>,
+    /// The station of `officer`, as the server's registry records it.
+    pub officer_station: Option<String>,
     pub description: String,
     pub date: NaiveDate,
 }
@@ -308,6 +312,21 @@ pub enum InspectionEvent {
     },
 }
 
+impl InspectionEvent {
+    /// Returns the date the event records for its step.
+    pub fn step_on(&self) -> NaiveDate {
+        match self {
+            InspectionEvent::InspectionOpened { opened_on, .. } => *opened_on,
+            InspectionEvent::FindingRecorded { found_on, .. } => *found_on,
+            InspectionEvent::NoticePublished { published_on, .. } => *published_on,
+            InspectionEvent::RectificationRequired { required_on, .. } => *required_on,
+            InspectionEvent::RectificationReported { reported_on, .. } => *reported_on,
+            InspectionEvent::RectificationVerified { verified_on, .. } => *verified_on,
+            InspectionEvent::InspectionClosed { closed_on, .. } => *closed_on,
+        }
+    }
+}
+
 impl DomainEvent for InspectionEvent {
     fn event_type(&self) -> String {
         match self {
@@ -347,6 +366,8 @@ impl Aggregate for Inspection {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        let step_on = event.step_on();
+        self.last_step_on = Some(self.last_step_on.map_or(step_on, |last| last.max(step_on)));
         match event {
             InspectionEvent::InspectionOpened {
                 body,
@@ -515,7 +536,7 @@ impl Inspection {
         if let InspectionCommand::Open(command) = command {
             return self.open(command);
         }
-        let opened_on = self.opened_on.ok_or(ApplicationError::NotFound)?;
+        let last_step_on = self.last_step_on.ok_or(ApplicationError::NotFound)?;
         if self.stage() == InspectionStatus::Closed {
             return Err(ApplicationError::conflict(
                 "inspection_closed",
@@ -527,8 +548,21 @@ impl Inspection {
                 unreachable!("handled above")
             }
             InspectionCommand::RecordFinding(command) => {
-                not_before(command.date, opened_on, "date", "the opening date")?;
+                not_before(command.date, last_step_on, "date", "the previous step")?;
                 require_written(&command.description, "description")?;
+                if let (Some(station), Some(officer)) = (&command.officer_station, &command.officer)
+                    && station != &self.station
+                {
+                    let message = format!(
+                        "officer {officer} belongs to station {station}, not to the inspected station {}",
+                        self.station
+                    );
+                    return Err(ApplicationError::rejected(
+                        "officer_of_other_station",
+                        "officer",
+                        message,
+                    ));
+                }
                 let optional = |value: Option<String>| {
                     value
                         .map(|text| text.trim().to_string())
@@ -547,7 +581,7 @@ impl Inspection {
             }
             InspectionCommand::PublishNotice(command) => {
                 self.require_findings("a notice")?;
-                not_before(command.date, opened_on, "date", "the opening date")?;
+                not_before(command.date, last_step_on, "date", "the previous step")?;
                 require_written(&command.text, "text")?;
                 Ok(vec![InspectionEvent::NoticePublished {
                     text: command.text.trim().to_string(),
@@ -558,7 +592,7 @@ impl Inspection {
             InspectionCommand::RequireRectification(command) => {
                 self.require_findings("rectification")?;
                 self.require_stage(InspectionStatus::Open, "require rectification")?;
-                not_before(command.date, opened_on, "date", "the opening date")?;
+                not_before(command.date, last_step_on, "date", "the previous step")?;
                 require_written(&command.requirement, "requirement")?;
                 check_due(command.due_on, command.date, "due_on")?;
                 Ok(vec![InspectionEvent::RectificationRequired {
@@ -572,8 +606,7 @@ impl Inspection {
             InspectionCommand::VerifyRectification(command) => {
                 self.require_stage(InspectionStatus::RectificationReported, "verify it")?;
                 let round = self.rectifications.last().expect("a reported round");
-                let reported_on = round.reported_on.unwrap_or(opened_on);
-                not_before(command.date, reported_on, "date", "the report")?;
+                not_before(command.date, last_step_on, "date", "the previous step")?;
                 require_written(&command.note, "note")?;
                 let next_due_on = match (command.accepted, command.next_due_on) {
                     (true, None) => None,
@@ -605,7 +638,7 @@ impl Inspection {
                     next_due_on,
                 }])
             }
-            InspectionCommand::Close(command) => self.close(command, opened_on),
+            InspectionCommand::Close(command) => self.close(command, last_step_on),
         }
     }
 
@@ -654,12 +687,8 @@ impl Inspection {
         }
         self.require_stage(InspectionStatus::RectificationRequired, "report it")?;
         let round = self.rectifications.last().expect("a required round");
-        not_before(
-            command.date,
-            round.required_on,
-            "date",
-            "the rectification requirement",
-        )?;
+        let last_step_on = self.last_step_on.unwrap_or(round.required_on);
+        not_before(command.date, last_step_on, "date", "the previous step")?;
         require_written(&command.report, "report")?;
         Ok(vec![InspectionEvent::RectificationReported {
             round: round.round,
@@ -672,7 +701,7 @@ impl Inspection {
     fn close(
         &self,
         command: CloseInspection,
-        opened_on: NaiveDate,
+        last_step_on: NaiveDate,
     ) -> Result<Vec<InspectionEvent>> {
         match self.stage() {
             InspectionStatus::RectificationRequired | InspectionStatus::RectificationReported => {
@@ -683,10 +712,7 @@ impl Inspection {
             }
             _ => {}
         }
-        not_before(command.date, opened_on, "date", "the opening date")?;
-        if let Some(verified_on) = self.rectifications.last().and_then(|r| r.verified_on) {
-            not_before(command.date, verified_on, "date", "the last verification")?;
-        }
+        not_before(command.date, last_step_on, "date", "the previous step")?;
         require_written(&command.reason, "reason")?;
         let mut officers: Vec<String> = command
             .officers
@@ -717,6 +743,24 @@ impl Inspection {
                     "missing_field",
                     "officers",
                     "name the officers the decision holds accountable",
+                ));
+            }
+            // Accountability rests on the findings: an officer is named in one of them, or is
+            // the officer the inspection examines.
+            let examined = |officer: &String| {
+                self.findings
+                    .iter()
+                    .any(|finding| finding.officer.as_ref() == Some(officer))
+                    || (self.target_kind == Some(TargetKind::Officer) && &self.target_id == officer)
+            };
+            if let Some(officer) = officers.iter().find(|officer| !examined(officer)) {
+                let message = format!(
+                    "officer {officer} is named in no finding of this inspection; record a finding naming the officer first"
+                );
+                return Err(ApplicationError::rejected(
+                    "officer_not_in_findings",
+                    "officers",
+                    message,
                 ));
             }
         }

@@ -223,11 +223,20 @@ impl ProblemReport {
             ProblemCommand::Acknowledge { actor, date } => {
                 let reported_on = self.reported_on.ok_or(ApplicationError::NotFound)?;
                 check_provincial(provincial)?;
-                if self.status != ProblemStatus::Reported {
-                    return Err(ApplicationError::conflict(
-                        "already_acknowledged",
-                        "this problem is already acknowledged",
-                    ));
+                match self.status {
+                    ProblemStatus::Answered => {
+                        return Err(ApplicationError::conflict(
+                            "already_answered",
+                            "this problem is already answered",
+                        ));
+                    }
+                    ProblemStatus::Acknowledged => {
+                        return Err(ApplicationError::conflict(
+                            "already_acknowledged",
+                            "this problem is already acknowledged",
+                        ));
+                    }
+                    ProblemStatus::NotReported | ProblemStatus::Reported => {}
                 }
                 check_order(date, reported_on)?;
                 Ok(vec![ProblemEvent::ProblemAcknowledged {

@@ -236,7 +236,8 @@ pub async fn open(
     ApiJson(body): ApiJson<OpenRequest>,
 ) -> ApiResult<(StatusCode, Json<InspectionResponse>)> {
     let date = state.stated_date("date", body.date)?;
-    let station = if actor.role == Role::Inspector {
+    // A blank target is left to the aggregate, which names the missing field.
+    let station = if actor.role == Role::Inspector && !body.target.id.trim().is_empty() {
         station_of_target(&state, body.target.kind, &body.target.id).await?
     } else {
         // The aggregate refuses the command; no target is looked up for it.
@@ -270,7 +271,16 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InspectionResponse>> {
-    match store_of::<Inspection>(&state).load(&id).await? {
+    let loaded = match store_of::<Inspection>(&state).load(&id).await {
+        // A damaged history is shown as such to supervisors only, so that others cannot probe
+        // which inspections exist.
+        Err(error) if !actor.role.supervises() => {
+            tracing::info!(inspection = id, cause = %error, "inspection read refused");
+            return Err(not_found());
+        }
+        loaded => loaded?,
+    };
+    match loaded {
         // An inspection of another station is reported as absent, so ids cannot be probed.
         Some(inspection) if may_read(&actor, &inspection.station) => Ok(Json(InspectionResponse {
             inspection_id: id,
@@ -387,20 +397,19 @@ pub async fn record_finding(
             });
         }
     }
-    if let Some(officer) = body
-        .officer
-        .as_deref()
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-    {
-        officer_station(&state, officer, "officer").await?;
-    }
+    let officer_station = match body.officer.as_deref().map(str::trim) {
+        Some(officer) if !officer.is_empty() => {
+            Some(officer_station(&state, officer, "officer").await?)
+        }
+        _ => None,
+    };
     let command = InspectionCommand::RecordFinding(RecordFinding {
         actor,
         category: body.category,
         rule: body.rule,
         case_id: body.case_id,
         officer: body.officer,
+        officer_station,
         description: body.description,
         date,
     });

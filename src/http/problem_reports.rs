@@ -127,7 +127,16 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProblemResponse>> {
-    match store_of::<ProblemReport>(&state).load(&id).await? {
+    let loaded = match store_of::<ProblemReport>(&state).load(&id).await {
+        // A damaged history is shown as such to supervisors only, so that others cannot probe
+        // which reports exist.
+        Err(error) if !actor.role.supervises() => {
+            tracing::info!(report = id, cause = %error, "problem report read refused");
+            return Err(not_found());
+        }
+        loaded => loaded?,
+    };
+    match loaded {
         Some(report) if may_read(&actor, &report.station) => Ok(Json(ProblemResponse {
             report_id: id,
             report,

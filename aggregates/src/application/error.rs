@@ -71,7 +71,7 @@ impl ApplicationError {
     /// append to it until an inspector has examined it (HTTP 409).
     pub fn history_damaged(found: &crate::chain::ChainBreak) -> Self {
         let message = format!(
-            "the history of this application fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
+            "the history of this record fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
             found.damage, found.sequence
         );
         Self::conflict("history_damaged", message)

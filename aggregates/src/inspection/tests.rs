@@ -167,6 +167,7 @@ fn findings_are_numbered_and_dated_after_the_opening() {
             rule: Some(" ".into()),
             case_id: None,
             officer: Some("hh2".into()),
+            officer_station: Some("S1".into()),
             description: "issued a residence certificate without evidence".into(),
             date: date(day),
         })
@@ -317,14 +318,19 @@ fn closing_holds_officers_accountable_only_on_findings() {
     let result = decide(pending, close(Outcome::Admonishment, &["hh1"]));
     assert_eq!(rejection_code(result), "rectification_pending");
 
+    let result = decide(
+        vec![opened(), finding()],
+        close(Outcome::Admonishment, &["hh1", "hh2"]),
+    );
+    assert_eq!(rejection_code(result), "officer_not_in_findings");
     let events = decide(
         vec![opened(), finding()],
-        close(Outcome::Admonishment, &["hh1", " hh1", "hh2"]),
+        close(Outcome::Admonishment, &["hh1", " hh1"]),
     )
     .expect("closed");
     let closed = InspectionEvent::InspectionClosed {
         outcome: Outcome::Admonishment,
-        officers: vec!["hh1".into(), "hh2".into()],
+        officers: vec!["hh1".into()],
         reason: "the refusals were against the catalogue".into(),
         inspector: "dc1".into(),
         closed_on: date("2026-11-20"),
@@ -345,4 +351,27 @@ fn steps_on_an_unopened_inspection_are_not_found() {
         date: date("2026-11-05"),
     });
     assert_eq!(decide(vec![], command), Err(ApplicationError::NotFound));
+}
+
+#[test]
+fn steps_follow_the_previous_step_and_station() {
+    let notice = InspectionCommand::PublishNotice(PublishNotice {
+        actor: inspector(),
+        text: "station S1 refused certificates the catalogue issues".into(),
+        date: date("2026-11-02"),
+    });
+    let result = decide(vec![opened(), finding()], notice);
+    assert_eq!(rejection_code(result), "date_out_of_order");
+    let other_station = InspectionCommand::RecordFinding(RecordFinding {
+        actor: inspector(),
+        category: Category::Inaction,
+        rule: None,
+        case_id: None,
+        officer: Some("hh9".into()),
+        officer_station: Some("S2".into()),
+        description: "refused a kinship certificate the catalogue issues".into(),
+        date: date("2026-11-03"),
+    });
+    let result = decide(vec![opened()], other_station);
+    assert_eq!(rejection_code(result), "officer_of_other_station");
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use aggregates::policy::Role;
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -109,17 +110,25 @@ pub async fn trail(
     check_period(Some(from), Some(to))?;
     let (kind, subject, station) = match (params.text("officer"), params.text("station")) {
         (Some(officer), None) => {
-            let station: Option<String> =
-                sqlx::query_scalar("SELECT station_code FROM officers WHERE id = $1")
+            let found: Option<(String, String)> =
+                sqlx::query_as("SELECT station_code, role FROM officers WHERE id = $1")
                     .bind(&officer)
                     .fetch_optional(&state.pool)
                     .await?;
-            let Some(station) = station else {
+            let Some((station, role)) = found else {
                 return Err(crate::http::error::ApiError::NotFound {
                     code: "officer_not_found",
                     message: format!("officer {officer} is not registered; check the officer id"),
                 });
             };
+            // Supervisors are recorded at a station but act across the province, so their
+            // trails are for supervisors only.
+            let supervisor = Role::from_code(&role).is_some_and(Role::supervises);
+            if supervisor && matches!(scope, Scope::Station(_)) {
+                return Err(forbidden(format!(
+                    "the trail of {officer}, a supervising officer, is read by inspectors and provincial officers"
+                )));
+            }
             ("officer", officer, station)
         }
         (None, Some(station)) => {
