@@ -719,7 +719,7 @@ async fn snapshot(server: &TestServer) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspections_rebuild_equals_running() {
-    let server = with_supervisors(TestServer::start().await).await;
+    let mut server = with_supervisors(TestServer::start().await).await;
     let id = open_inspection(&server).await;
     let base = format!("/v1/inspections/{id}");
     let finding =
@@ -765,6 +765,9 @@ async fn inspections_rebuild_equals_running() {
     let running = snapshot(&server).await;
     assert_eq!(running.len(), 5, "{running:?}");
 
+    // As `zhengming rebuild` does, rebuild with the server stopped: the embedded database
+    // serves one connection, which the running projector would compete for.
+    server.stop_server().await;
     let applied = projections::inspection::rebuild(server.pool())
         .await
         .expect("rebuild runs");
