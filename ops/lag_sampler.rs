@@ -1,5 +1,5 @@
 //! Projection lag while `zhengming-bench` drives commands: every 100 ms, for each projection,
-//! the positions it trails the log by and the age of its oldest event not yet projected.
+//! the committed events it has yet to apply and the age of its oldest event not yet projected.
 
 use std::time::Duration;
 
@@ -81,17 +81,18 @@ impl LagSampler {
 
 async fn sample(pool: &PgPool, projection: &str) -> anyhow::Result<Sample> {
     let lag = lag_of(pool, projection).await?;
-    // Positions are assigned in commit order and `recorded_at` at insert, so the first
-    // position after the checkpoint is the oldest event the projection has not applied.
+    // The oldest event after the checkpoint in commit order is the oldest one the projection
+    // has not applied.
     let seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM clock_timestamp() - recorded_at)::float8 FROM events
-          WHERE global_position > $1 ORDER BY global_position LIMIT 1",
+        "SELECT extract(epoch FROM clock_timestamp() - min(recorded_at))::float8 FROM events
+          WHERE (transaction_id, global_position) > ($1, $2)",
     )
-    .bind(lag.checkpoint)
-    .fetch_optional(pool)
+    .bind(lag.checkpoint.transaction_id)
+    .bind(lag.checkpoint.global_position)
+    .fetch_one(pool)
     .await?;
     Ok(Sample {
-        positions: lag.positions(),
+        positions: lag.behind,
         seconds: seconds.unwrap_or(0.0),
     })
 }

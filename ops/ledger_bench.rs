@@ -155,7 +155,7 @@ pub fn render(figures: &LedgerFigures, database: &str, machine: &str, command: &
         "\n## Ledger: {database}, {date}\n\nMachine: {machine}. Build: release. Command: `{command}`.\n\n\
          | figure | measured | target | |\n|---|---|---|---|\n\
          | sealing {events} events in one catch-up round (leaf hashes, leaf rows, one signed checkpoint) | {seal_rate:.0} events per second ({seal:.1} s) | faster than issuance (about 1,500 events per second at the command target) | {seal_verdict} |\n\
-         | chain check alone (`verify_all`, one pass in global order) | {chain_rate:.0} events per second ({chain:.1} s) | | |\n\
+         | chain check alone (`verify_all`, one pass in commit order) | {chain_rate:.0} events per second ({chain:.1} s) | | |\n\
          | full `verify` (chains, leaves, roots, signatures) | {audit_rate:.0} events per second ({audit:.1} s) | {events} events under 10 s | {audit_verdict} |\n\
          | loading the synthetic events (bulk insert, not the API) | {load_rate:.0} events per second ({load:.1} s) | | |\n",
         date = chrono::Utc::now().format("%Y-%m-%d"),

@@ -16,7 +16,7 @@ pub struct VerifyReport {
     pub first_break: Option<ChainBreak>,
 }
 
-/// Verifies every aggregate's chain. One pass in global order ([`scan::scan_events`]) shows
+/// Verifies every aggregate's chain. One pass in commit order ([`scan::scan_events`]) shows
 /// an intact log; when it does not, [`verify_in_aggregate_order`] names the first damage.
 ///
 /// # Errors

@@ -54,7 +54,7 @@ async fn settle(server: &TestServer) {
         let supervision = projections::supervision::lag(server.pool())
             .await
             .expect("lag");
-        if inspections.positions() == 0 && supervision.positions() == 0 {
+        if inspections.behind == 0 && supervision.behind == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

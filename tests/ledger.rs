@@ -348,6 +348,10 @@ async fn swapped_positions_are_order_changed() {
     as_superuser(
         &server,
         &[
+            format!(
+                "UPDATE events e SET transaction_id = o.transaction_id FROM events o
+                  WHERE (e.global_position, o.global_position) IN (({a}, {b}), ({b}, {a}))"
+            ),
             format!("UPDATE events SET global_position = -1 WHERE global_position = {a}"),
             format!("UPDATE events SET global_position = {a} WHERE global_position = {b}"),
             format!("UPDATE events SET global_position = {b} WHERE global_position = -1"),
@@ -457,7 +461,7 @@ async fn backdated_event_is_inserted() {
     as_superuser(
         &server,
         &[
-            "UPDATE events SET global_position = 0 WHERE aggregate_id = 'forged-backdated'"
+            "UPDATE events SET transaction_id = 0, global_position = 0 WHERE aggregate_id = 'forged-backdated'"
                 .to_string(),
         ],
     )

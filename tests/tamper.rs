@@ -113,8 +113,9 @@ async fn deleted_event_is_named() {
     server.stop().await;
 }
 
-/// Chains are defined in sequence order: events whose global positions were swapped within one
-/// aggregate still form an intact chain, although a pass in global order meets them out of order.
+/// Chains are defined in sequence order: events whose places in the commit order were swapped
+/// within one aggregate still form an intact chain, although a pass in commit order meets them
+/// out of order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swapped_positions_keep_chains_intact() {
     let server = TestServer::start().await;
@@ -131,6 +132,10 @@ async fn swapped_positions_keep_chains_intact() {
     let second = position(2).await.expect("sequence 2 is stored");
     let third = position(3).await.expect("sequence 3 is stored");
     let swap = [
+        format!(
+            "UPDATE events e SET transaction_id = o.transaction_id FROM events o
+              WHERE (e.global_position, o.global_position) IN (({second}, {third}), ({third}, {second}))"
+        ),
         format!("UPDATE events SET global_position = -1 WHERE global_position = {second}"),
         format!("UPDATE events SET global_position = {second} WHERE global_position = {third}"),
         format!("UPDATE events SET global_position = {third} WHERE global_position = -1"),

@@ -1,4 +1,4 @@
-//! The global ledger: every event, in global order, is a leaf of one Merkle tree
+//! The global ledger: every event, in commit order, is a leaf of one Merkle tree
 //! ([`crate::merkle`]), and signed checkpoints of that tree are events of the `ledger`
 //! aggregate, chained like every other aggregate.
 //!
@@ -42,7 +42,7 @@ pub fn leaf_data(
 /// A signed statement of the ledger's tree size and root at a time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Number of leaves: the events in global order, from the first.
+    /// Number of leaves: the events in commit order, from the first.
     pub tree_size: u64,
     /// Merkle root, 64 lowercase hexadecimal digits.
     pub root: String,

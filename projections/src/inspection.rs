@@ -1,6 +1,6 @@
 //! The inspections projection: inspections with their findings, notices and rectification
 //! rounds, training records and problem reports, as the accountability trail and the
-//! compliance report read them. It follows the event log in global order with its checkpoint
+//! compliance report read them. It follows the event log in commit order with its checkpoint
 //! (`inspections`) in the same transaction as its rows.
 //!
 //! It reads only the events of its three aggregate types, and still moves its checkpoint to the
@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
-use crate::projector::{self, Lag, ProjectionError};
+use crate::projector::{self, COMMIT_ORDER, COMMITTED_AFTER, Checkpoint, Lag, ProjectionError};
 
 /// Name of the projection in `projection_checkpoints`.
 pub const INSPECTIONS: &str = "inspections";
@@ -31,28 +31,37 @@ pub const BATCH_SIZE: i64 = 500;
 pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = projector::lock_checkpoint(&mut tx, INSPECTIONS).await?;
-    let head: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
-
-    if head <= checkpoint {
+    // The last event that can be read, so that the checkpoint passes the other aggregates'
+    // events too.
+    let head = sqlx::query(&format!(
+        "SELECT transaction_id, global_position FROM events WHERE {COMMITTED_AFTER}
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+    ))
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(head) = head.as_ref().map(Checkpoint::of) else {
         return Ok(0);
-    }
-    let rows = sqlx::query(
-        "SELECT global_position, aggregate_type, aggregate_id, payload FROM events
-          WHERE global_position > $1 AND global_position <= $2
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT transaction_id, global_position, aggregate_type, aggregate_id, payload FROM events
+          WHERE (transaction_id, global_position) > ($1, $2)
+            AND (transaction_id, global_position) <= ($3, $4)
             AND aggregate_type IN ('inspection', 'training_record', 'problem_report')
-          ORDER BY global_position LIMIT $3",
-    )
-    .bind(checkpoint)
-    .bind(head)
+          ORDER BY {COMMIT_ORDER} LIMIT $5"
+    ))
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .bind(head.transaction_id)
+    .bind(head.global_position)
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
 
     // A full batch may stop short of the head; otherwise everything up to the head is done.
     let reached = match rows.last() {
-        Some(row) if rows.len() as i64 == limit => row.get::<i64, _>("global_position"),
+        Some(row) if rows.len() as i64 == limit => Checkpoint::of(row),
         _ => head,
     };
 
@@ -78,11 +87,7 @@ pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, Projec
         }
     }
 
-    sqlx::query("UPDATE projection_checkpoints SET global_position = $2, updated_at = now() WHERE projection = $1")
-        .bind(INSPECTIONS)
-        .bind(reached)
-        .execute(&mut *tx)
-        .await?;
+    projector::save_checkpoint(&mut tx, INSPECTIONS, reached).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -363,19 +368,12 @@ async fn apply_problem(
     Ok(())
 }
 
-/// Applies batches until the log is exhausted; returns the number of events applied.
+/// Applies batches until every committed event is applied; returns the number of events applied.
 ///
 /// # Errors
 /// See [`apply_next_batch`].
 pub async fn catch_up(pool: &PgPool) -> Result<usize, ProjectionError> {
-    let mut total = 0;
-    loop {
-        let before = projector::lag_of(pool, INSPECTIONS).await?;
-        if before.checkpoint >= before.head {
-            return Ok(total);
-        }
-        total += apply_next_batch(pool, BATCH_SIZE).await?;
-    }
+    projector::catch_up_with(pool, INSPECTIONS, || apply_next_batch(pool, BATCH_SIZE)).await
 }
 
 /// Empties the projection's tables and its checkpoint and applies the whole log again.
@@ -397,10 +395,7 @@ pub async fn rebuild(pool: &PgPool) -> Result<usize, ProjectionError> {
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("UPDATE projection_checkpoints SET global_position = 0, updated_at = now() WHERE projection = $1")
-        .bind(INSPECTIONS)
-        .execute(&mut *tx)
-        .await?;
+    projector::save_checkpoint(&mut tx, INSPECTIONS, Checkpoint::default()).await?;
     tx.commit().await?;
     catch_up(pool).await
 }

@@ -1,4 +1,4 @@
-//! Read models of the certificate ledger, built from the event log in global order.
+//! Read models of the certificate ledger, built from the event log in commit order.
 //!
 //! * [`projector`]: the asynchronous consumer that follows `events.global_position` and keeps
 //!   its checkpoint in the same transaction as its rows.

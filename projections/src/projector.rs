@@ -1,11 +1,15 @@
-//! Following the event log in global order.
+//! Following the event log in commit order.
 //!
-//! Positions are assigned under a lock held until commit (see the events migration), so every
-//! committed event has a smaller position than any event still being written: reading
-//! `global_position > checkpoint` never skips a late commit.
+//! Appends run concurrently, so a global position can become visible after larger ones. Each
+//! event also records the id of the transaction that wrote it, and readers follow the order
+//! (transaction id, global position), taking only events whose transaction id is below the
+//! oldest transaction still running: those transactions have all ended, and any later commit
+//! sorts after them. A reader therefore never skips a late commit (see the commit order
+//! migration).
 
 use std::time::Duration;
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
@@ -17,8 +21,40 @@ pub const APPLICATIONS: &str = "applications";
 /// Events applied per transaction.
 const BATCH_SIZE: i64 = 500;
 
+/// Condition on `events` that selects the events after the checkpoint `($1, $2)` in commit
+/// order whose transactions, and all transactions before them, have ended.
+pub const COMMITTED_AFTER: &str = "(transaction_id, global_position) > ($1, $2)
+    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+/// `ORDER BY` list of the commit order.
+pub const COMMIT_ORDER: &str = "transaction_id, global_position";
+
+/// A place in the commit order: the event last applied, or zero before the first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Checkpoint {
+    pub transaction_id: i64,
+    pub global_position: i64,
+}
+
+impl Checkpoint {
+    /// The place of the event in `row`, which has the columns `transaction_id` and
+    /// `global_position`.
+    pub fn of(row: &PgRow) -> Checkpoint {
+        Checkpoint {
+            transaction_id: row.get("transaction_id"),
+            global_position: row.get("global_position"),
+        }
+    }
+}
+
 /// How long an idle projector waits before polling again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
+
+/// How long a catch-up waits for the transactions before a committed event to end.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(5);
+
+/// Pauses after which a catch-up says what it waits for (about five seconds).
+const CATCH_UP_WARN_AFTER: u32 = 1000;
 
 /// A projection failure.
 #[derive(Debug, thiserror::Error)]
@@ -41,20 +77,22 @@ pub enum ProjectionError {
 pub async fn apply_next_batch(pool: &PgPool) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = lock_checkpoint(&mut tx, APPLICATIONS).await?;
-    let rows = sqlx::query(
-        "SELECT global_position, aggregate_type, aggregate_id, payload FROM events
-          WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-    )
-    .bind(checkpoint)
+    let rows = sqlx::query(&format!(
+        "SELECT transaction_id, global_position, aggregate_type, aggregate_id, payload FROM events
+          WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+    ))
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
     .bind(BATCH_SIZE)
     .fetch_all(&mut *tx)
     .await?;
-    let Some(last) = rows.last().map(|row| row.get::<i64, _>("global_position")) else {
+    let Some(last) = rows.last().map(Checkpoint::of) else {
         return Ok(0);
     };
+    let mut events = Vec::new();
     for row in &rows {
         let position: i64 = row.get("global_position");
-        let aggregate_type: String = row.get("aggregate_type");
+        let aggregate_type: &str = row.get("aggregate_type");
         if aggregate_type != "application" {
             continue;
         }
@@ -62,13 +100,10 @@ pub async fn apply_next_batch(pool: &PgPool) -> Result<usize, ProjectionError> {
         let payload: serde_json::Value = row.get("payload");
         let event = serde_json::from_value(payload)
             .map_err(|source| ProjectionError::Event { position, source })?;
-        application_view::apply(&mut tx, &id, position, event).await?;
+        events.push((id, position, event));
     }
-    sqlx::query("UPDATE projection_checkpoints SET global_position = $2, updated_at = now() WHERE projection = $1")
-        .bind(APPLICATIONS)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+    application_view::apply_batch(&mut tx, events).await?;
+    save_checkpoint(&mut tx, APPLICATIONS, last).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -78,31 +113,113 @@ pub async fn apply_next_batch(pool: &PgPool) -> Result<usize, ProjectionError> {
 pub(crate) async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
     projection: &str,
-) -> sqlx::Result<i64> {
+) -> sqlx::Result<Checkpoint> {
     sqlx::query("INSERT INTO projection_checkpoints (projection, global_position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
         .bind(projection)
         .execute(&mut **tx)
         .await?;
-    sqlx::query_scalar(
-        "SELECT global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
+    let row = sqlx::query(
+        "SELECT transaction_id, global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
     )
     .bind(projection)
     .fetch_one(&mut **tx)
-    .await
+    .await?;
+    Ok(Checkpoint::of(&row))
 }
 
-/// Applies batches until the log is exhausted and returns the number of events applied.
+/// Stores a projection's checkpoint, in the transaction that applied the events up to it.
+pub(crate) async fn save_checkpoint(
+    tx: &mut Transaction<'_, Postgres>,
+    projection: &str,
+    checkpoint: Checkpoint,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET transaction_id = $2, global_position = $3, updated_at = now()
+          WHERE projection = $1",
+    )
+    .bind(projection)
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Applies batches until every committed event is applied and returns the number of events
+/// applied.
 ///
 /// # Errors
 /// See [`apply_next_batch`].
 pub async fn catch_up(pool: &PgPool) -> Result<usize, ProjectionError> {
-    let mut total = 0;
+    catch_up_with(pool, APPLICATIONS, || apply_next_batch(pool)).await
+}
+
+/// Waits, at most `limit`, until every committed event after `after` can be read in commit
+/// order, that is until the transactions before them, of any database on the server, have
+/// ended. Returns whether they have.
+///
+/// # Errors
+/// Fails when the database cannot be read.
+pub async fn wait_until_readable(
+    pool: &PgPool,
+    after: Checkpoint,
+    limit: Duration,
+) -> sqlx::Result<bool> {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
-        let applied = apply_next_batch(pool).await?;
-        if applied == 0 {
-            return Ok(total);
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1, $2)
+                AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+        )
+        .bind(after.transaction_id)
+        .bind(after.global_position)
+        .fetch_one(pool)
+        .await?;
+        if !waiting {
+            return Ok(true);
         }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(CATCH_UP_PAUSE).await;
+    }
+}
+
+/// Applies batches of `projection` with `next_batch` until no committed event remains after
+/// its checkpoint, and returns the sum of what the batches returned.
+///
+/// An event whose transaction committed while an older transaction, of any database on the
+/// server, is still running cannot be read yet; this waits for that transaction to end.
+///
+/// # Errors
+/// The first error of `next_batch`, or a database error.
+pub async fn catch_up_with<F, Fut>(
+    pool: &PgPool,
+    projection: &str,
+    mut next_batch: F,
+) -> Result<usize, ProjectionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, ProjectionError>>,
+{
+    let mut total = 0;
+    let mut waits: u32 = 0;
+    loop {
+        let applied = next_batch().await?;
         total += applied;
+        if applied == 0 {
+            if lag_of(pool, projection).await?.behind == 0 {
+                return Ok(total);
+            }
+            waits += 1;
+            if waits == CATCH_UP_WARN_AFTER {
+                tracing::warn!(
+                    projection,
+                    "waiting for an older transaction on the server to end before applying the newest events"
+                );
+            }
+            tokio::time::sleep(CATCH_UP_PAUSE).await;
+        }
     }
 }
 
@@ -120,26 +237,19 @@ pub async fn rebuild(pool: &PgPool) -> Result<usize, ProjectionError> {
     sqlx::query("DELETE FROM application_view")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE projection_checkpoints SET global_position = 0, updated_at = now() WHERE projection = $1")
-        .bind(APPLICATIONS)
-        .execute(&mut *tx)
-        .await?;
+    save_checkpoint(&mut tx, APPLICATIONS, Checkpoint::default()).await?;
     tx.commit().await?;
     catch_up(pool).await
 }
 
-/// The projection's position against the head of the log.
+/// The projection's place against the head of the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Lag {
-    pub checkpoint: i64,
+    pub checkpoint: Checkpoint,
+    /// Highest global position committed.
     pub head: i64,
-}
-
-impl Lag {
-    /// Number of positions the projection trails the log by; gaps from rolled-back appends count.
-    pub fn positions(&self) -> i64 {
-        self.head - self.checkpoint
-    }
+    /// Committed events after the checkpoint, which the projection has yet to apply.
+    pub behind: i64,
 }
 
 /// Returns the checkpoint and the highest committed position.
@@ -150,23 +260,32 @@ pub async fn lag(pool: &PgPool) -> sqlx::Result<Lag> {
     lag_of(pool, APPLICATIONS).await
 }
 
-/// Returns the checkpoint of `projection` and the highest committed position.
+/// Returns the checkpoint of `projection`, the highest committed position and the number of
+/// committed events after the checkpoint.
 ///
 /// # Errors
 /// Fails when the database cannot be read.
 pub async fn lag_of(pool: &PgPool, projection: &str) -> sqlx::Result<Lag> {
-    let checkpoint: Option<i64> = sqlx::query_scalar(
-        "SELECT global_position FROM projection_checkpoints WHERE projection = $1",
+    let checkpoint = sqlx::query(
+        "SELECT transaction_id, global_position FROM projection_checkpoints WHERE projection = $1",
     )
     .bind(projection)
     .fetch_optional(pool)
+    .await?
+    .map(|row| Checkpoint::of(&row))
+    .unwrap_or_default();
+    let (head, behind): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT (SELECT max(global_position) FROM events),
+                (SELECT count(*) FROM events WHERE (transaction_id, global_position) > ($1, $2))",
+    )
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .fetch_one(pool)
     .await?;
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(pool)
-        .await?;
     Ok(Lag {
-        checkpoint: checkpoint.unwrap_or(0),
+        checkpoint,
         head: head.unwrap_or(0),
+        behind,
     })
 }
 

@@ -22,7 +22,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
-use crate::projector::{self, Lag, ProjectionError};
+use crate::projector::{self, COMMIT_ORDER, COMMITTED_AFTER, Checkpoint, Lag, ProjectionError};
 
 pub mod detectors;
 #[cfg(test)]
@@ -68,16 +68,17 @@ pub async fn apply_next_batch(
 ) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = projector::lock_checkpoint(&mut tx, SUPERVISION).await?;
-    let rows = sqlx::query(
-        "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, payload,
+    let rows = sqlx::query(&format!(
+        "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence, event_type, payload,
                 metadata->>'actor_role' AS actor_role, recorded_at
-           FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-    )
-    .bind(checkpoint)
+           FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+    ))
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    let Some(last) = rows.last().map(|row| row.get::<i64, _>("global_position")) else {
+    let Some(last) = rows.last().map(Checkpoint::of) else {
         return Ok(0);
     };
 
@@ -146,11 +147,7 @@ pub async fn apply_next_batch(
     store_cases(&mut tx, &cases).await?;
     write_changes(&mut tx, changes).await?;
 
-    sqlx::query("UPDATE projection_checkpoints SET global_position = $2, updated_at = now() WHERE projection = $1")
-        .bind(SUPERVISION)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+    projector::save_checkpoint(&mut tx, SUPERVISION, last).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
@@ -424,10 +421,14 @@ async fn insert_finding(
 pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = projector::lock_checkpoint(&mut tx, SUPERVISION).await?;
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
-    if head.unwrap_or(0) > checkpoint {
+    let trailing: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1, $2))",
+    )
+    .bind(checkpoint.transaction_id)
+    .bind(checkpoint.global_position)
+    .fetch_one(&mut *tx)
+    .await?;
+    if trailing {
         return Ok(None);
     }
     let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
@@ -486,19 +487,16 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
     Ok(Some(added))
 }
 
-/// Applies batches until the log is exhausted and returns the number of events read.
+/// Applies batches until every committed event is applied and returns the number of events
+/// read.
 ///
 /// # Errors
 /// See [`apply_next_batch`].
 pub async fn catch_up(pool: &PgPool, policies: &PolicyBook) -> Result<usize, ProjectionError> {
-    let mut total = 0;
-    loop {
-        let applied = apply_next_batch(pool, policies, BATCH_SIZE).await?;
-        if applied == 0 {
-            return Ok(total);
-        }
-        total += applied;
-    }
+    projector::catch_up_with(pool, SUPERVISION, || {
+        apply_next_batch(pool, policies, BATCH_SIZE)
+    })
+    .await
 }
 
 /// Empties the findings, the case states and the checkpoint, applies the whole log again and
@@ -519,10 +517,7 @@ pub async fn rebuild(
     sqlx::query("DELETE FROM supervision_cases")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE projection_checkpoints SET global_position = 0, updated_at = now() WHERE projection = $1")
-        .bind(SUPERVISION)
-        .execute(&mut *tx)
-        .await?;
+    projector::save_checkpoint(&mut tx, SUPERVISION, Checkpoint::default()).await?;
     tx.commit().await?;
     let applied = catch_up(pool, policies).await?;
     sweep(pool, today).await?;

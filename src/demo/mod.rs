@@ -285,13 +285,13 @@ async fn wait_for_projection(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let lag = projections::projector::lag(pool).await?;
-        if lag.checkpoint >= lag.head {
+        if lag.behind == 0 {
             return Ok(());
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "projection still {} positions behind after 60 s",
-            lag.positions()
+            "projection still {} events behind after 60 s",
+            lag.behind
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -257,7 +257,7 @@ async fn wait_for_projections(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     loop {
         let findings = projections::supervision::lag(pool).await?;
         let inspections = projections::inspection::lag(pool).await?;
-        if findings.positions() == 0 && inspections.positions() == 0 {
+        if findings.behind == 0 && inspections.behind == 0 {
             return Ok(());
         }
         anyhow::ensure!(

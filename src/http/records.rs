@@ -323,9 +323,9 @@ pub async fn health(
                 "database": "ok",
                 "ledger": ledger,
                 "projections": {
-                    "applications": {"checkpoint": applications.checkpoint, "head": applications.head, "lag": applications.positions()},
-                    "supervision": {"checkpoint": supervision.checkpoint, "head": supervision.head, "lag": supervision.positions()},
-                    "inspections": {"checkpoint": inspections.checkpoint, "head": inspections.head, "lag": inspections.positions()},
+                    "applications": {"checkpoint": applications.checkpoint.global_position, "head": applications.head, "lag": applications.behind},
+                    "supervision": {"checkpoint": supervision.checkpoint.global_position, "head": supervision.head, "lag": supervision.behind},
+                    "inspections": {"checkpoint": inspections.checkpoint.global_position, "head": inspections.head, "lag": inspections.behind},
                 },
             })),
         ),

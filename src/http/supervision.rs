@@ -128,21 +128,23 @@ async fn station_exists(state: &AppState, code: &str) -> ApiResult<bool> {
     Ok(found.is_some())
 }
 
-/// The projection's position against the head of the log.
+/// The projection's place against the head of the log.
 #[derive(Serialize, ToSchema)]
 pub struct LagBody {
+    /// Global position of the last event applied.
     pub checkpoint: i64,
+    /// Highest global position committed.
     pub head: i64,
-    /// Positions the findings trail the log by; gaps from rolled-back appends count.
-    pub positions: i64,
+    /// Committed events the findings have yet to apply.
+    pub events: i64,
 }
 
 async fn supervision_lag(state: &AppState) -> ApiResult<LagBody> {
     let lag = projections::supervision::lag(&state.pool).await?;
     Ok(LagBody {
-        checkpoint: lag.checkpoint,
+        checkpoint: lag.checkpoint.global_position,
         head: lag.head,
-        positions: lag.positions(),
+        events: lag.behind,
     })
 }
 

@@ -138,7 +138,7 @@ pub async fn audit(
         .chain(&exported)
         .map(|checkpoint| checkpoint.tree_size)
         .collect();
-    // One pass in global order checks the chains and computes the leaves. The sealed leaves
+    // One pass in commit order checks the chains and computes the leaves. The sealed leaves
     // are read beside it when the pool has a second connection (the embedded database serves
     // one). A chain finding wins over errors from the leaves, which show the same damage again.
     let scan = scan::scan_events(pool, Some(&sizes));

@@ -1,4 +1,4 @@
-//! The sealer: appends every event, in global order, as a leaf of the ledger's Merkle tree,
+//! The sealer: appends every event, in commit order, as a leaf of the ledger's Merkle tree,
 //! signs a checkpoint of the tree at a fixed interval and exports it to the checkpoint
 //! directory.
 
@@ -13,6 +13,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, EventStore};
 use futures_util::TryStreamExt;
+use projections::projector::{self, COMMIT_ORDER, COMMITTED_AFTER, Checkpoint as LogPlace};
 use sqlx::{PgPool, Row};
 use tokio::sync::watch;
 
@@ -33,6 +34,9 @@ pub struct LedgerSettings {
     pub interval: Duration,
 }
 
+/// How long the round at shutdown waits for older transactions to end.
+const FINAL_ROUND_WAIT: Duration = Duration::from_secs(10);
+
 /// How often a sealing failure that lasts is logged again.
 const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -42,7 +46,8 @@ pub struct Sealer {
     settings: LedgerSettings,
     store: PersistedEventStore<ChainedEventRepository, Ledger>,
     frontier: Frontier,
-    last_position: i64,
+    /// The last sealed event in commit order.
+    last: LogPlace,
     checkpointed_size: u64,
     /// Whether an event other than a checkpoint was sealed since the last checkpoint. A
     /// checkpoint event alone does not call for a new checkpoint, or the sealer would sign one
@@ -92,6 +97,21 @@ impl Sealer {
             }
         }
         drop(rows);
+        let last_sealed = if last_position == 0 {
+            LogPlace::default()
+        } else {
+            let transaction_id: Option<i64> =
+                sqlx::query_scalar("SELECT transaction_id FROM events WHERE global_position = $1")
+                    .bind(last_position)
+                    .fetch_optional(pool)
+                    .await?;
+            LogPlace {
+                transaction_id: transaction_id.with_context(|| {
+                    format!("the last sealed event, at global position {last_position}, is absent from the log; run `zhengming verify`")
+                })?,
+                global_position: last_position,
+            }
+        };
         let checkpointed_size = last.map_or(0, |last| last.tree_size);
         anyhow::ensure!(
             frontier.size() >= checkpointed_size,
@@ -114,7 +134,7 @@ impl Sealer {
             settings,
             store,
             frontier,
-            last_position,
+            last: last_sealed,
             checkpointed_size,
             pending,
         })
@@ -136,6 +156,9 @@ impl Sealer {
                 _ = stopped.wait_for(|stop| *stop) => {}
             }
             let stopping = *stopped.borrow();
+            if stopping {
+                self.wait_until_readable(FINAL_ROUND_WAIT).await;
+            }
             match self.seal().await {
                 Ok(_) => last_error = None,
                 Err(error) => {
@@ -157,6 +180,22 @@ impl Sealer {
             }
         }
         tracing::info!(leaves = self.frontier.size(), "ledger sealer stopped");
+    }
+
+    /// Waits, at most `limit`, until every event committed so far can be sealed: an event is
+    /// sealed only once every transaction with a smaller id has ended, and one of them, of any
+    /// database on the server, may still be running.
+    async fn wait_until_readable(&self, limit: Duration) {
+        match projector::wait_until_readable(&self.pool, self.last, limit).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "an older transaction is still running; the newest events are sealed at the next start"
+            ),
+            // The round that follows reads the log too and reports its own failure.
+            Err(error) => {
+                tracing::warn!(cause = %error, "checking for running transactions failed")
+            }
+        }
     }
 
     /// Appends the events committed since the last round and, when any was not a checkpoint,
@@ -207,11 +246,12 @@ impl Sealer {
 
     /// Seals up to one batch of events; returns whether there may be more.
     async fn append_batch(&mut self) -> anyhow::Result<bool> {
-        let rows = sqlx::query(
-            "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-               FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2",
-        )
-        .bind(self.last_position)
+        let rows = sqlx::query(&format!(
+            "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
+               FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+        ))
+        .bind(self.last.transaction_id)
+        .bind(self.last.global_position)
         .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
@@ -231,7 +271,7 @@ impl Sealer {
             self.frontier.push(*leaf);
             self.pending |= batch.aggregate_types[index] != Ledger::TYPE;
         }
-        self.last_position = *batch.positions.last().expect("the batch is not empty");
+        self.last = LogPlace::of(rows.last().expect("the batch is not empty"));
         Ok(rows.len() as i64 == BATCH)
     }
 }

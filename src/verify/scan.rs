@@ -1,10 +1,11 @@
-//! One pass over the events in global order that checks every chain and computes the
-//! ledger's leaves from the same canonical envelopes.
+//! One pass over the events in commit order (transaction id, then global position) that checks
+//! every chain and computes the ledger's leaves from the same canonical envelopes; the sealer
+//! seals in the same order.
 //!
 //! Chains are defined in sequence order, but an intact log stores each aggregate's events in
-//! global order by sequence too: an append commits sequence `n` before another transaction can
-//! insert `n + 1`, and the global position is assigned in commit order. So when every event in
-//! global order continues its aggregate's chain, every chain verifies. When one does not, the
+//! commit order by sequence too: an append commits sequence `n` before another transaction can
+//! insert `n + 1`, and that transaction's id is assigned later, so it is larger. So when every
+//! event in commit order continues its aggregate's chain, every chain verifies. When one does not, the
 //! pass only reports that, and the caller runs the check in aggregate order
 //! ([`super::verify_in_aggregate_order`]) to name the first damage.
 //!
@@ -28,26 +29,26 @@ use tokio::sync::mpsc;
 /// text, which is the stored text for `json` and jsonb's own rendering for `jsonb`: the same
 /// text the JSON decoders parse.
 const QUERY: &str = "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text
-   FROM events ORDER BY global_position";
+   FROM events ORDER BY transaction_id, global_position";
 
 /// Rows handed from the reading task to the hashing thread at a time.
 const BATCH_ROWS: usize = 256;
 /// Batches that may wait for the hashing thread, which bounds how far the reader runs ahead.
 const BATCHES_IN_FLIGHT: usize = 8;
 
-/// The events' leaves recomputed in global order, with the roots at the checkpoint sizes.
+/// The events' leaves recomputed in commit order, with the roots at the checkpoint sizes.
 pub struct ActualLeaves {
     pub positions: Vec<i64>,
     pub leaves: Vec<Hash>,
     pub roots: HashMap<u64, Hash>,
 }
 
-/// Result of a pass over the events in global order.
+/// Result of a pass over the events in commit order.
 pub struct Scan {
     pub events: u64,
     /// Distinct aggregates, counted only while `chains_verified` is true.
     pub aggregates: u64,
-    /// Whether every event continued its aggregate's chain in global order. `false` means
+    /// Whether every event continued its aggregate's chain in commit order. `false` means
     /// damage or an order the pass cannot judge, and calls for the check in aggregate order.
     pub chains_verified: bool,
     /// The leaves, when the pass was asked for them. An error names the first event that has
@@ -55,7 +56,7 @@ pub struct Scan {
     pub leaves: Option<anyhow::Result<ActualLeaves>>,
 }
 
-/// Reads every event in global order, checks the chains and, given the checkpoint sizes,
+/// Reads every event in commit order, checks the chains and, given the checkpoint sizes,
 /// computes the leaves and the roots at those sizes.
 ///
 /// # Errors

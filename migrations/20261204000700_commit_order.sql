@@ -1,0 +1,34 @@
+-- Appends no longer wait for each other. Until now every append took one advisory lock until
+-- commit, so that global positions became visible in increasing order; that lock serialised
+-- commits and capped the command rate.
+--
+-- Now each event also records the transaction that wrote it, and readers follow the commit
+-- order: transaction id, then global position. A reader takes only events whose transaction
+-- id is below the oldest transaction still running (`pg_snapshot_xmin`): every such transaction
+-- has ended, and any transaction that commits later has a larger id, so its events sort after
+-- everything already read and none is skipped. Events written before this migration keep
+-- transaction id 0 and their old order.
+--
+-- Transaction ids are stored as bigint (the 64-bit `xid8`, which never wraps around, as a
+-- number) so that every client can compare them.
+ALTER TABLE events
+    ADD COLUMN transaction_id bigint NOT NULL DEFAULT 0;
+
+CREATE INDEX events_commit_order ON events (transaction_id, global_position);
+
+CREATE OR REPLACE FUNCTION events_before_insert() RETURNS trigger
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    -- Assigns the transaction id if the transaction has none yet, before the position is
+    -- drawn.
+    NEW.transaction_id := pg_current_xact_id()::text::bigint;
+    NEW.global_position := nextval('events_global_position_seq');
+    NEW.recorded_at := clock_timestamp();
+    RETURN NEW;
+END
+$$;
+
+-- A projection's checkpoint is the last event it applied, in commit order.
+ALTER TABLE projection_checkpoints
+    ADD COLUMN transaction_id bigint NOT NULL DEFAULT 0;
