@@ -129,3 +129,72 @@ async fn projection_follows_and_rebuilds_equal() {
     assert_eq!(summary.withdrawn, 1);
     server.stop().await;
 }
+
+/// Inserts a bare event of a type no projection reads, in `executor`'s transaction, and returns
+/// its place in the commit order.
+async fn insert_probe<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: &str,
+) -> projections::projector::Checkpoint {
+    let (transaction_id, global_position) = sqlx::query_as(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('probe', $1, 1, 'Probe', '1', '{}', '{}') RETURNING transaction_id, global_position",
+    )
+    .bind(id)
+    .fetch_one(executor)
+    .await
+    .expect("probe event is inserted");
+    projections::projector::Checkpoint {
+        transaction_id,
+        global_position,
+    }
+}
+
+/// Appends commit concurrently: an event committed while an older transaction that drew a
+/// smaller position is still open waits for it, and then both are applied, none skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_commit_is_not_skipped() {
+    let mut server = TestServer::start().await;
+    // The projector of a running server would race the batches below.
+    server.stop_server().await;
+    let pool = server.pool().clone();
+    if server.database_url.is_none() {
+        // The embedded database serves one connection, so two transactions never overlap.
+        assert_eq!(pool.options().get_max_connections(), 1);
+        server.stop().await;
+        return;
+    }
+    projections::projector::catch_up(&pool)
+        .await
+        .expect("projection applies");
+    let before = projections::projector::lag(&pool).await.expect("lag reads");
+
+    let mut older = pool.begin().await.expect("transaction begins");
+    let first = insert_probe(&mut *older, "older-1").await;
+    let newer = insert_probe(&pool, "newer").await;
+    let second = insert_probe(&mut *older, "older-2").await;
+    assert!(first.global_position < newer.global_position);
+    assert!(newer.global_position < second.global_position);
+    assert!(first.transaction_id < newer.transaction_id);
+
+    projections::projector::apply_next_batch(&pool)
+        .await
+        .expect("batch runs");
+    let waiting = projections::projector::lag(&pool).await.expect("lag reads");
+    assert_eq!(
+        waiting.checkpoint, before.checkpoint,
+        "the newer commit is not applied while the older transaction is open"
+    );
+
+    older.commit().await.expect("older transaction commits");
+    let applied = projections::projector::catch_up(&pool)
+        .await
+        .expect("projection applies");
+    assert_eq!(applied, 3, "all three events are applied");
+    let after = projections::projector::lag(&pool).await.expect("lag reads");
+    assert_eq!(after.behind, 0);
+    // The older transaction's events come first in commit order, so the newer event is last.
+    assert_eq!(after.checkpoint, newer);
+    assert!(second < newer);
+    server.stop().await;
+}
