@@ -450,12 +450,20 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
                 station: Some(&case.station),
                 unit: None,
             };
-            match detectors::overdue_open(&case, today) {
-                Some(finding) => {
-                    insert_finding(&mut tx, APPLICATION, &id, &place, &finding, false).await?
-                }
-                None => false,
+            // The case is swept once, so both deadline findings are decided now.
+            let mut inserted = 0;
+            for finding in [
+                detectors::overdue_open(&case, today),
+                detectors::approval_overdue_open(&case, today),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let added =
+                    insert_finding(&mut tx, APPLICATION, &id, &place, &finding, false).await?;
+                inserted += usize::from(added);
             }
+            inserted
         } else if aggregate_type == RECORD_CHECK {
             let case: RecordCheckCase = serde_json::from_value(state).map_err(decode)?;
             let place = Place {
@@ -463,10 +471,10 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
                 unit: None,
             };
             match detectors::objection_missing(&case, today) {
-                Some(finding) => {
-                    insert_finding(&mut tx, RECORD_CHECK, &id, &place, &finding, false).await?
-                }
-                None => false,
+                Some(finding) => usize::from(
+                    insert_finding(&mut tx, RECORD_CHECK, &id, &place, &finding, false).await?,
+                ),
+                None => 0,
             }
         } else {
             let case: ExchangeCase = serde_json::from_value(state).map_err(decode)?;
@@ -475,13 +483,13 @@ pub async fn sweep(pool: &PgPool, today: NaiveDate) -> Result<Option<usize>, Pro
                 unit: Some(&case.unit),
             };
             match detectors::feedback_missing(&case, today) {
-                Some(finding) => {
-                    insert_finding(&mut tx, EXCHANGE_REQUEST, &id, &place, &finding, false).await?
-                }
-                None => false,
+                Some(finding) => usize::from(
+                    insert_finding(&mut tx, EXCHANGE_REQUEST, &id, &place, &finding, false).await?,
+                ),
+                None => 0,
             }
         };
-        added += usize::from(inserted);
+        added += inserted;
     }
     tx.commit().await?;
     Ok(Some(added))

@@ -49,10 +49,13 @@ pub enum Rule {
     ObjectionOverdue,
     /// A read of criminal-record results that states no purpose.
     ReadWithoutPurpose,
+    /// A leader approval still undecided at the promised date although the handling officer's
+    /// part (confirming evidence, signed stub) was done by then.
+    ApprovalOverdue,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::RefusedIssuable,
         Rule::RefusalUnexplained,
         Rule::Overdue,
@@ -69,6 +72,7 @@ impl Rule {
         Rule::IssuedDespiteRecord,
         Rule::ObjectionOverdue,
         Rule::ReadWithoutPurpose,
+        Rule::ApprovalOverdue,
     ];
 
     /// Returns the snake_case code stored in `supervision_findings.rule`.
@@ -90,6 +94,7 @@ impl Rule {
             Rule::IssuedDespiteRecord => "issued_despite_record",
             Rule::ObjectionOverdue => "objection_overdue",
             Rule::ReadWithoutPurpose => "read_without_purpose",
+            Rule::ApprovalOverdue => "approval_overdue",
         }
     }
 
@@ -102,7 +107,8 @@ impl Rule {
             | Rule::Overdue
             | Rule::FeedbackLate
             | Rule::TransitionRefusal
-            | Rule::ObjectionOverdue => "inaction",
+            | Rule::ObjectionOverdue
+            | Rule::ApprovalOverdue => "inaction",
             Rule::ApproverIsHandler
             | Rule::IssuedWrongRole
             | Rule::IssuedWrongSeal
@@ -187,6 +193,11 @@ pub struct ApplicationCase {
     pub evidence: Vec<EvidenceEntry>,
     /// The event that issued, refused or withdrew the application.
     pub closed: Option<EventRef>,
+    /// For a kind that needs leader approval: the day the handling officer's part was done
+    /// (confirming evidence and, where the kind has a stub, the signature), and the event that
+    /// completed it.
+    #[serde(default)]
+    pub ready_for_approval: Option<(NaiveDate, EventRef)>,
 }
 
 impl ApplicationCase {
@@ -336,12 +347,17 @@ pub fn detect_application(
         }
         ApplicationEvent::EvidenceChecked { source, result, .. } => {
             case.evidence.push(EvidenceEntry { source, result, at });
+            note_ready_for_approval(case, context, policies);
         }
-        ApplicationEvent::StubSigned { .. } => case.signature = Some(at),
+        ApplicationEvent::StubSigned { .. } => {
+            case.signature = Some(at);
+            note_ready_for_approval(case, context, policies);
+        }
         ApplicationEvent::LeaderApproved {
             leader,
             approved_on,
         } => {
+            detect_approval(case, &leader, approved_on, &at, &mut detected);
             if leader == case.handling_officer {
                 detected.findings.push(Finding {
                     rule: Rule::ApproverIsHandler,
@@ -372,6 +388,89 @@ pub fn detect_application(
         }
     }
     detected
+}
+
+/// Records the day the handling officer's part of an application that awaits leader approval
+/// was done, once: confirming evidence from the kind's sources with none contradicting, and
+/// the signed stub where the kind has one.
+fn note_ready_for_approval(
+    case: &mut ApplicationCase,
+    context: &EventContext,
+    policies: &PolicyBook,
+) {
+    if case.ready_for_approval.is_some() || case.approval.is_some() || case.closed.is_some() {
+        return;
+    }
+    let Some(Outcome::Issue { kind, .. }) = &case.outcome else {
+        return;
+    };
+    let Some(kind) = policy_of(case, policies).kind(kind) else {
+        return;
+    };
+    let relevant = || {
+        case.evidence
+            .iter()
+            .filter(|entry| kind.evidence_sources.contains(&entry.source))
+    };
+    let confirmed = relevant().any(|entry| entry.result == EvidenceResult::Confirmed);
+    let contradicted = relevant().any(|entry| entry.result == EvidenceResult::Contradicts);
+    let signed = !kind.stub_signature || case.signature.is_some();
+    if kind.leader_approval && confirmed && !contradicted && signed {
+        case.ready_for_approval = Some((context.recorded_on, context.at.clone()));
+    }
+}
+
+/// Records an approval-overdue finding for an approval dated after the promised date of an
+/// application that was ready for approval by then, and clears a finding the sweep recorded
+/// when the approval is dated on or before it.
+fn detect_approval(
+    case: &ApplicationCase,
+    leader: &str,
+    approved_on: NaiveDate,
+    at: &EventRef,
+    detected: &mut Detected,
+) {
+    let (Some(promised), Some((ready_on, ready_at))) =
+        (case.promised_date, &case.ready_for_approval)
+    else {
+        return;
+    };
+    if approved_on <= promised {
+        detected.cleared.push(Rule::ApprovalOverdue);
+        return;
+    }
+    if *ready_on > promised {
+        return;
+    }
+    detected.findings.push(Finding {
+        rule: Rule::ApprovalOverdue,
+        officer: leader.to_string(),
+        occurred_on: promised + Days::new(1),
+        detail: format!(
+            "ready for approval on {ready_on}, promised for {promised}, approved on {approved_on}"
+        ),
+        evidence: refs(&[&case.screened, &Some(ready_at.clone()), &Some(at.clone())]),
+    });
+}
+
+/// Returns the approval-overdue finding of an application still awaiting leader approval after
+/// its promised date, as of `today`, when the handling officer's part was done by that date.
+/// The finding names no officer: any leader of the station may approve, so it concerns them all.
+pub fn approval_overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option<Finding> {
+    let promised = case.due_on()?;
+    let (ready_on, ready_at) = case.ready_for_approval.as_ref()?;
+    if today <= promised || case.approval.is_some() || *ready_on > promised {
+        return None;
+    }
+    Some(Finding {
+        rule: Rule::ApprovalOverdue,
+        officer: String::new(),
+        occurred_on: promised + Days::new(1),
+        detail: format!(
+            "ready for approval on {ready_on}, promised for {promised}, still awaiting a station leader's approval on {today}"
+        ),
+        evidence: refs(&[&case.screened, &Some(ready_at.clone())]),
+    })
 }
 
 /// Screens an application decided after the transition window again under its policy version,

@@ -813,3 +813,92 @@ fn read_without_purpose_found() {
     );
     assert!(detected.findings.is_empty());
 }
+
+/// Returns a death certificate application with confirming evidence and a signed stub, ready
+/// for the leader's approval that the kind needs.
+fn ready_for_approval() -> Case {
+    let mut case = Case::submitted_matter("death", "police_handled_event", true);
+    case.apply(
+        evidence("station_dispatch_records", EvidenceResult::Confirmed),
+        "community_officer",
+    )
+    .apply(signature(), "community_officer");
+    case
+}
+
+fn approval_on(on: NaiveDate) -> ApplicationEvent {
+    ApplicationEvent::LeaderApproved {
+        leader: "ld".into(),
+        approved_on: on,
+    }
+}
+
+#[test]
+fn late_approval_found() {
+    let mut case = ready_for_approval();
+    let promised = case.state.promised_date.expect("promised date");
+    case.apply(
+        approval_on(promised + chrono::Days::new(2)),
+        "station_leader",
+    );
+    let finding = case.finding(Rule::ApprovalOverdue);
+    assert_eq!(finding.officer, "ld");
+    assert_eq!(finding.occurred_on, promised + chrono::Days::new(1));
+    let cited: Vec<&str> = finding
+        .evidence
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    assert_eq!(
+        cited,
+        ["ApplicationScreened", "StubSigned", "LeaderApproved"]
+    );
+}
+
+#[test]
+fn timely_approval_not_found() {
+    let mut case = ready_for_approval();
+    let promised = case.state.promised_date.expect("promised date");
+    case.apply(approval_on(promised), "station_leader");
+    assert_eq!(case.rules(), Vec::<Rule>::new());
+    assert_eq!(case.cleared, vec![Rule::ApprovalOverdue]);
+}
+
+#[test]
+fn undecided_approval_found_after_promise() {
+    let case = ready_for_approval();
+    let promised = case.state.promised_date.expect("promised date");
+    let after = promised + chrono::Days::new(1);
+    assert_eq!(
+        approval_overdue_open(&case.state, promised),
+        None,
+        "due today"
+    );
+    let finding = approval_overdue_open(&case.state, after).expect("undecided after the promise");
+    assert_eq!(finding.rule, Rule::ApprovalOverdue);
+    assert_eq!(finding.officer, "", "any leader of the station may approve");
+    assert_eq!(finding.evidence.len(), 2);
+
+    // The handling officer's part still missing: the delay is not the leaders'.
+    let mut unsigned = Case::submitted_matter("death", "police_handled_event", true);
+    unsigned.apply(
+        evidence("station_dispatch_records", EvidenceResult::Confirmed),
+        "community_officer",
+    );
+    assert_eq!(unsigned.state.ready_for_approval, None);
+    assert_eq!(approval_overdue_open(&unsigned.state, after), None);
+
+    // Ready only after the promised date.
+    let mut late_ready = ready_for_approval();
+    if let Some((day, _)) = late_ready.state.ready_for_approval.as_mut() {
+        *day = after;
+    }
+    assert_eq!(approval_overdue_open(&late_ready.state, after), None);
+
+    // A kind without leader approval is never awaiting one.
+    let kinship = proper_kinship_issuance();
+    assert_eq!(kinship.state.ready_for_approval, None);
+    let mut approved = ready_for_approval();
+    approved.apply(approval_on(promised), "station_leader");
+    assert_eq!(approval_overdue_open(&approved.state, after), None);
+}
