@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::record_checks::{execute, store_of};
+use super::record_checks::{execute, load_for_reader, store_of};
 use super::supervision::{Params, Scope, invalid, scope_of};
 use super::{ApiJson, AppState, RequestId};
 
@@ -271,23 +271,13 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InspectionResponse>> {
-    let loaded = match store_of::<Inspection>(&state).load(&id).await {
-        // A damaged history is shown as such to supervisors only, so that others cannot probe
-        // which inspections exist.
-        Err(error) if !actor.role.supervises() => {
-            tracing::info!(inspection = id, cause = %error, "inspection read refused");
-            return Err(not_found());
-        }
-        loaded => loaded?,
-    };
-    match loaded {
-        // An inspection of another station is reported as absent, so ids cannot be probed.
-        Some(inspection) if may_read(&actor, &inspection.station) => Ok(Json(InspectionResponse {
-            inspection_id: id,
-            inspection,
-        })),
-        _ => Err(not_found()),
-    }
+    // An inspection of another station is reported as absent, so ids cannot be probed.
+    let readable = |inspection: &Inspection| may_read(&actor, &inspection.station);
+    let inspection = load_for_reader(&state, &actor, &id, readable, not_found).await?;
+    Ok(Json(InspectionResponse {
+        inspection_id: id,
+        inspection,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/inspections",

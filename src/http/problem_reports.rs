@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::record_checks::{execute, store_of};
+use super::record_checks::{execute, load_for_reader};
 use super::supervision::{Params, invalid};
 use super::{ApiJson, AppState, RequestId};
 
@@ -127,22 +127,12 @@ pub async fn show(
     Authenticated(actor): Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProblemResponse>> {
-    let loaded = match store_of::<ProblemReport>(&state).load(&id).await {
-        // A damaged history is shown as such to supervisors only, so that others cannot probe
-        // which reports exist.
-        Err(error) if !actor.role.supervises() => {
-            tracing::info!(report = id, cause = %error, "problem report read refused");
-            return Err(not_found());
-        }
-        loaded => loaded?,
-    };
-    match loaded {
-        Some(report) if may_read(&actor, &report.station) => Ok(Json(ProblemResponse {
-            report_id: id,
-            report,
-        })),
-        _ => Err(not_found()),
-    }
+    let readable = |report: &ProblemReport| may_read(&actor, &report.station);
+    let report = load_for_reader(&state, &actor, &id, readable, not_found).await?;
+    Ok(Json(ProblemResponse {
+        report_id: id,
+        report,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/problem-reports",

@@ -200,6 +200,33 @@ where
     ChainedStore::new(&state.pool, state.applications.services().clone())
 }
 
+/// Loads aggregate `id` for `actor` to read, when `may_read` allows it, and answers
+/// `not_found` otherwise. A damaged history is reported as such to supervisors only, and as
+/// absent to others, so that they cannot probe which ids exist.
+pub(crate) async fn load_for_reader<A>(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    may_read: impl Fn(&A) -> bool,
+    not_found: fn() -> ApiError,
+) -> ApiResult<A>
+where
+    A: Aggregate<Error = ApplicationError, Services = aggregates::application::ApplicationServices>
+        + Clone,
+{
+    let loaded = match store_of::<A>(state).load(id).await {
+        Err(error) if !actor.role.supervises() => {
+            tracing::info!(aggregate = A::TYPE, aggregate_id = id, officer = actor.officer_id.as_str(), cause = %error, "read of a damaged history rejected");
+            return Err(not_found());
+        }
+        loaded => loaded?,
+    };
+    match loaded {
+        Some(aggregate) if may_read(&aggregate) => Ok(aggregate),
+        _ => Err(not_found()),
+    }
+}
+
 /// Runs a command on a criminal-record aggregate and logs its rejection or failure once.
 pub(crate) async fn execute<A>(
     state: &AppState,
