@@ -200,8 +200,8 @@ where
     ChainedStore::new(&state.pool, state.applications.services().clone())
 }
 
-/// Loads aggregate `id` for `actor` to read, when `may_read` allows it, and answers
-/// `not_found` otherwise. A damaged history is reported as such to supervisors only, and as
+/// Loads aggregate `id` for `actor` to read, when `may_read` allows it, and returns the
+/// `not_found` error otherwise. A damaged history is reported as such to supervisors only, and as
 /// absent to others, so that they cannot probe which ids exist.
 pub(crate) async fn load_for_reader<A>(
     state: &AppState,
