@@ -870,6 +870,18 @@ async fn compliance_csv_equals_json() {
         .await;
     assert_eq!(status, StatusCode::OK, "{province}");
     assert_eq!(province["applications"], 6);
+    let (status, whole_city) = server
+        .get(
+            Some("insp"),
+            "/v1/supervision/compliance?level=province&code=C1&from=2026-11-01&to=2026-11-30",
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a city code is not a province: {whole_city}"
+    );
+    assert_eq!(whole_city["error"]["code"], "area_not_found");
 
     let (status, own) = server
         .get(

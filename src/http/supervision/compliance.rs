@@ -241,8 +241,8 @@ async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<Strin
         "county" => "s.county_code = $1",
         "city" => "k.city_code = $1",
         // Province codes are the leading digits of the city codes (22 for Jilin, whose cities
-        // are 2201 to 2224).
-        _ => "starts_with(k.city_code, $1)",
+        // are 2201 to 2224). A whole city code is not a province.
+        _ => "starts_with(k.city_code, $1) AND length(k.city_code) > length($1)",
     };
     let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
         "SELECT s.code, s.county_code, k.city_code FROM stations s JOIN counties k ON k.code = s.county_code
