@@ -547,6 +547,18 @@ async fn training_is_recorded_once_per_version_and_counted() {
         (StatusCode::UNPROCESSABLE_ENTITY, "unknown_officer"),
     )
     .await;
+    // An inspector is recorded at a station but is no officer of it, whichever station it is.
+    refused(
+        &server,
+        "ld",
+        "/v1/training-records",
+        body("insp", &version),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "officer_not_station_staff",
+        ),
+    )
+    .await;
     refused(
         &server,
         "ld",

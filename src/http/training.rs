@@ -72,6 +72,23 @@ pub async fn record(
     let completed_on = state.stated_date("completed_on", body.completed_on)?;
     let officer = body.officer.trim().to_string();
     let station = officer_station(&state, &officer, "officer").await?;
+    // Supervisors are recorded at a station but act across the province; the station's
+    // leaders record only the training of the station's own officers, as the coverage lists.
+    let role: Option<String> = sqlx::query_scalar("SELECT role FROM officers WHERE id = $1")
+        .bind(&officer)
+        .fetch_optional(&state.pool)
+        .await?;
+    if let Some(role) =
+        role.filter(|role| ["inspector", "provincial_officer"].contains(&role.as_str()))
+    {
+        return Err(ApiError::Rejected {
+            code: "officer_not_station_staff",
+            field: Some("officer".into()),
+            message: format!(
+                "officer {officer:?} is a {role}, not an officer of station {station}; record the training of the station's own officers"
+            ),
+        });
+    }
     let command = RecordTraining {
         actor: actor.clone(),
         officer: officer.clone(),
