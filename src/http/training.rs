@@ -72,8 +72,8 @@ pub async fn record(
     let completed_on = state.stated_date("completed_on", body.completed_on)?;
     let officer = body.officer.trim().to_string();
     let station = officer_station(&state, &officer, "officer").await?;
-    // Supervisors are recorded at a station but act across the province; the station's
-    // leaders record only the training of the station's own officers, as the coverage lists.
+    // Supervisors are recorded at a station but act across the province. So the coverage
+    // leaves them out, and the station's leaders may not record their training.
     let role: Option<String> = sqlx::query_scalar("SELECT role FROM officers WHERE id = $1")
         .bind(&officer)
         .fetch_optional(&state.pool)
