@@ -4,10 +4,10 @@
 --
 -- Now each event also records the transaction that wrote it, and readers follow the commit
 -- order: transaction id, then global position. A reader takes only events whose transaction
--- id is below the oldest transaction still running (`pg_snapshot_xmin`): every such transaction
--- has ended, and any transaction that commits later has a larger id, so its events sort after
--- everything already read and none is skipped. Events written before this migration keep
--- transaction id 0 and their old order.
+-- id is below the horizon of events_read_horizon(): every transaction of this database below
+-- it has ended, and any transaction that commits later has a larger id, so its events sort
+-- after everything already read and none is skipped. Events written before this migration
+-- keep transaction id 0 and their old order.
 --
 -- Transaction ids are stored as bigint (the 64-bit `xid8`, which never wraps around, as a
 -- number) so that every client can compare them.
@@ -27,6 +27,22 @@ BEGIN
     NEW.recorded_at := clock_timestamp();
     RETURN NEW;
 END
+$$;
+
+-- Returns the transaction id below which every transaction of this database has ended: the
+-- oldest one still running here, or the next id to be assigned. Only this database's
+-- transactions count, because only they can write its events, so a long transaction in another
+-- database on the server does not hold readers back. A reader must call this in a statement
+-- before the one that reads the events, so that a transaction that ends in between is visible
+-- to the read. Running transactions show their 32-bit id, widened here to the 64-bit one.
+CREATE FUNCTION events_read_horizon() RETURNS bigint
+    LANGUAGE sql VOLATILE AS
+$$
+WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS id)
+SELECT least(next.id, min(next.id - ((next.id - a.backend_xid::text::bigint) & 4294967295)))
+  FROM next
+  LEFT JOIN pg_stat_activity a ON a.datname = current_database() AND a.backend_xid IS NOT NULL
+ GROUP BY next.id
 $$;
 
 -- A projection's checkpoint is the last event it applied, in commit order.

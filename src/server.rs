@@ -92,14 +92,16 @@ impl RunningServer {
     /// given ledger settings, also seals the ledger in the background.
     ///
     /// # Errors
-    /// Fails when the address cannot be bound, or when the database's ledger is behind or
-    /// disagrees with the exported checkpoints.
+    /// Fails when the address cannot be bound, when the events carry transaction ids the
+    /// server has not reached, or when the database's ledger is behind or disagrees with the
+    /// exported checkpoints.
     pub async fn start_with(
         database: &Database,
         policies: PolicyBook,
         listen: SocketAddr,
         options: ServerOptions,
     ) -> anyhow::Result<RunningServer> {
+        check_transaction_ids(&database.pool).await?;
         // Check the ledger before binding, so that a restored old backup never serves.
         let sealer = match options.ledger {
             Some(settings) => Some(Sealer::open(&database.pool, settings).await?),
@@ -180,4 +182,25 @@ impl RunningServer {
         }
         served
     }
+}
+
+/// Rejects a database whose events carry transaction ids that the PostgreSQL server has not
+/// assigned yet, as after restoring a logical dump into another server: new events would sort
+/// before them in commit order and never be read.
+///
+/// # Errors
+/// Fails on such a database, naming the repair, or when the database cannot be read.
+async fn check_transaction_ids(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let (stored, next): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT (SELECT max(transaction_id) FROM events),
+                pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(stored) = stored.filter(|stored| *stored >= next) {
+        anyhow::bail!(
+            "the events carry transaction ids up to {stored}, but this PostgreSQL server's next transaction id is {next}, as after restoring a logical dump into another server; new events would never be sealed or projected. Shift the stored ids below zero as docs/ledger.md shows, with the server stopped"
+        );
+    }
+    Ok(())
 }

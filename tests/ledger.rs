@@ -185,6 +185,75 @@ async fn concurrent_appends_are_all_sealed() {
     server.stop().await;
 }
 
+/// A database restored from a logical dump into another server carries transaction ids that
+/// server has not reached: the server refuses it until the ids are shifted below zero, and then
+/// seals and projects new events after the restored ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_transaction_ids_are_refused_until_shifted() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (mut server, _, _) = sealed_cases(dir.path()).await;
+    // The source server was a trillion transactions ahead of this one.
+    as_superuser(
+        &server,
+        &[
+            "UPDATE events SET transaction_id = transaction_id + 1000000000000".to_string(),
+            "UPDATE projection_checkpoints SET transaction_id = transaction_id + 1000000000000"
+                .to_string(),
+        ],
+    )
+    .await;
+    let ledger = || Some(settings(dir.path(), "ledger.key", "published"));
+    let refused = server
+        .restart(ledger())
+        .await
+        .expect_err("the server refuses the restored ids");
+    assert!(
+        refused
+            .to_string()
+            .contains("Shift the stored ids below zero"),
+        "{refused:#}"
+    );
+
+    // The repair of docs/ledger.md.
+    let mut tx = server.pool().begin().await.expect("transaction");
+    for statement in [
+        "CREATE TEMP TABLE shift ON COMMIT DROP AS SELECT max(transaction_id) + 1 AS by FROM events",
+        "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete",
+        "UPDATE events SET transaction_id = transaction_id - (SELECT by FROM shift)",
+        "UPDATE projection_checkpoints SET transaction_id = transaction_id - (SELECT by FROM shift)",
+        "ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .expect("repair statement runs");
+    }
+    tx.commit().await.expect("repair commits");
+
+    server.restart(ledger()).await.expect("the server starts");
+    let id = four_events(&server).await;
+    server.stop_server().await;
+    let report = audit_against(&server, Some(&published(dir.path()))).await;
+    assert_eq!(report.first_damage, None, "{report:?}");
+    let sealed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ledger_leaves WHERE aggregate_type = 'application' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(server.pool())
+    .await
+    .expect("leaves read");
+    assert_eq!(sealed, 4, "the new case is sealed after the restored ones");
+    projections::projector::catch_up(server.pool())
+        .await
+        .expect("projection applies");
+    let views: i64 = sqlx::query_scalar("SELECT count(*) FROM application_view")
+        .fetch_one(server.pool())
+        .await
+        .expect("views read");
+    assert_eq!(views, 3, "two restored applications and the new one");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_follows_commit_within_interval() {
     let dir = tempfile::tempdir().expect("directory");

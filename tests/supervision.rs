@@ -213,7 +213,7 @@ async fn failed_batch_resumes_without_loss() {
          WHEN (NEW.rule = 'issued_wrong_seal') EXECUTE FUNCTION fail_seal_finding()",
     )
     .await;
-    // The imported events are read only once every older transaction on the server has ended.
+    // The imported events are read only once every older transaction of the database has ended.
     let readable =
         projections::projector::wait_until_readable(server.pool(), before, Duration::from_secs(30))
             .await

@@ -4,8 +4,8 @@
 //! (`inspections`) in the same transaction as its rows.
 //!
 //! It reads only the events of its three aggregate types, and still moves its checkpoint to the
-//! head of the log it examined. That is safe because every append holds the same lock until it
-//! commits, so no position below the highest visible one can commit later.
+//! last event below the read horizon. That is safe because every transaction below the horizon
+//! has ended, so no event can commit before that place in the commit order later.
 
 use aggregates::inspection::InspectionEvent;
 use aggregates::problem_report::ProblemEvent;
@@ -31,6 +31,7 @@ pub const BATCH_SIZE: i64 = 500;
 pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = projector::lock_checkpoint(&mut tx, INSPECTIONS).await?;
+    let horizon = projector::read_horizon(&mut *tx).await?;
     // The last event that can be read, so that the checkpoint passes the other aggregates'
     // events too.
     let head = sqlx::query(&format!(
@@ -39,6 +40,7 @@ pub async fn apply_next_batch(pool: &PgPool, limit: i64) -> Result<usize, Projec
     ))
     .bind(checkpoint.transaction_id)
     .bind(checkpoint.global_position)
+    .bind(horizon)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(head) = head.as_ref().map(Checkpoint::of) else {

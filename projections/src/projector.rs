@@ -2,10 +2,10 @@
 //!
 //! Appends run concurrently, so a global position can become visible after larger ones. Each
 //! event also records the id of the transaction that wrote it, and readers follow the order
-//! (transaction id, global position), taking only events whose transaction id is below the
-//! oldest transaction still running: those transactions have all ended, and any later commit
-//! sorts after them. A reader therefore never skips a late commit (see the commit order
-//! migration).
+//! (transaction id, global position). They take only events whose transaction id is below the
+//! oldest transaction still running in the database ([`read_horizon`]). Those transactions have
+//! all ended, and any later commit sorts after them, so a reader never skips a late commit (see
+//! the commit order migration).
 
 use std::time::Duration;
 
@@ -22,22 +22,33 @@ pub const APPLICATIONS: &str = "applications";
 const BATCH_SIZE: i64 = 500;
 
 /// Condition on `events` that selects the events after the checkpoint `($1, $2)` in commit
-/// order whose transactions, and all transactions before them, have ended.
-pub const COMMITTED_AFTER: &str = "(transaction_id, global_position) > ($1, $2)
-    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+/// order below the horizon `$3` from [`read_horizon`].
+pub const COMMITTED_AFTER: &str =
+    "(transaction_id, global_position) > ($1, $2) AND transaction_id < $3";
 
 /// `ORDER BY` list of the commit order.
 pub const COMMIT_ORDER: &str = "transaction_id, global_position";
 
-/// A place in the commit order: the event last applied, or zero before the first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+/// A place in the commit order: the event last applied, or the start before the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Checkpoint {
     pub transaction_id: i64,
     pub global_position: i64,
 }
 
+impl Default for Checkpoint {
+    /// Returns the start of the log. Its transaction id is the smallest number, not zero,
+    /// because events restored from another server may have been shifted below zero.
+    fn default() -> Checkpoint {
+        Checkpoint {
+            transaction_id: i64::MIN,
+            global_position: 0,
+        }
+    }
+}
+
 impl Checkpoint {
-    /// The place of the event in `row`, which has the columns `transaction_id` and
+    /// Returns the place of the event in `row`, which has the columns `transaction_id` and
     /// `global_position`.
     pub fn of(row: &PgRow) -> Checkpoint {
         Checkpoint {
@@ -47,13 +58,25 @@ impl Checkpoint {
     }
 }
 
+/// Returns the transaction id below which every transaction of the database has ended. Call it
+/// in a statement before the one that reads the events, so that a transaction that ends in
+/// between is visible to the read.
+///
+/// # Errors
+/// Fails when the database cannot be read.
+pub async fn read_horizon<'e>(executor: impl sqlx::PgExecutor<'e>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT events_read_horizon()")
+        .fetch_one(executor)
+        .await
+}
+
 /// How long an idle projector waits before polling again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// How long a catch-up waits for the transactions before a committed event to end.
 const CATCH_UP_PAUSE: Duration = Duration::from_millis(5);
 
-/// Pauses after which a catch-up says what it waits for (about five seconds).
+/// Pauses after which a catch-up logs what it waits for (about five seconds).
 const CATCH_UP_WARN_AFTER: u32 = 1000;
 
 /// A projection failure.
@@ -77,12 +100,14 @@ pub enum ProjectionError {
 pub async fn apply_next_batch(pool: &PgPool) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = lock_checkpoint(&mut tx, APPLICATIONS).await?;
+    let horizon = read_horizon(&mut *tx).await?;
     let rows = sqlx::query(&format!(
         "SELECT transaction_id, global_position, aggregate_type, aggregate_id, payload FROM events
-          WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+          WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $4"
     ))
     .bind(checkpoint.transaction_id)
     .bind(checkpoint.global_position)
+    .bind(horizon)
     .bind(BATCH_SIZE)
     .fetch_all(&mut *tx)
     .await?;
@@ -114,10 +139,16 @@ pub(crate) async fn lock_checkpoint(
     tx: &mut Transaction<'_, Postgres>,
     projection: &str,
 ) -> sqlx::Result<Checkpoint> {
-    sqlx::query("INSERT INTO projection_checkpoints (projection, global_position) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-        .bind(projection)
-        .execute(&mut **tx)
-        .await?;
+    let start = Checkpoint::default();
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection, transaction_id, global_position) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(projection)
+    .bind(start.transaction_id)
+    .bind(start.global_position)
+    .execute(&mut **tx)
+    .await?;
     let row = sqlx::query(
         "SELECT transaction_id, global_position FROM projection_checkpoints WHERE projection = $1 FOR UPDATE",
     )
@@ -155,8 +186,8 @@ pub async fn catch_up(pool: &PgPool) -> Result<usize, ProjectionError> {
 }
 
 /// Waits, at most `limit`, until every committed event after `after` can be read in commit
-/// order, that is until the transactions before them, of any database on the server, have
-/// ended. Returns whether they have.
+/// order, that is until the database's transactions before them have ended. Returns whether
+/// they have.
 ///
 /// # Errors
 /// Fails when the database cannot be read.
@@ -169,7 +200,7 @@ pub async fn wait_until_readable(
     loop {
         let waiting: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1, $2)
-                AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+                AND transaction_id >= events_read_horizon())",
         )
         .bind(after.transaction_id)
         .bind(after.global_position)
@@ -188,8 +219,8 @@ pub async fn wait_until_readable(
 /// Applies batches of `projection` with `next_batch` until no committed event remains after
 /// its checkpoint, and returns the sum of what the batches returned.
 ///
-/// An event whose transaction committed while an older transaction, of any database on the
-/// server, is still running cannot be read yet; this waits for that transaction to end.
+/// An event whose transaction committed while an older transaction of the database is still
+/// running cannot be read yet, so this waits for that transaction to end.
 ///
 /// # Errors
 /// The first error of `next_batch`, or a database error.
@@ -215,7 +246,7 @@ where
             if waits == CATCH_UP_WARN_AFTER {
                 tracing::warn!(
                     projection,
-                    "waiting for an older transaction on the server to end before applying the newest events"
+                    "waiting for an older transaction of the database to end before applying the newest events"
                 );
             }
             tokio::time::sleep(CATCH_UP_PAUSE).await;

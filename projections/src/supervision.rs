@@ -68,13 +68,15 @@ pub async fn apply_next_batch(
 ) -> Result<usize, ProjectionError> {
     let mut tx = pool.begin().await?;
     let checkpoint = projector::lock_checkpoint(&mut tx, SUPERVISION).await?;
+    let horizon = projector::read_horizon(&mut *tx).await?;
     let rows = sqlx::query(&format!(
         "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence, event_type, payload,
                 metadata->>'actor_role' AS actor_role, recorded_at
-           FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+           FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $4"
     ))
     .bind(checkpoint.transaction_id)
     .bind(checkpoint.global_position)
+    .bind(horizon)
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;

@@ -183,8 +183,8 @@ impl Sealer {
     }
 
     /// Waits, at most `limit`, until every event committed so far can be sealed: an event is
-    /// sealed only once every transaction with a smaller id has ended, and one of them, of any
-    /// database on the server, may still be running.
+    /// sealed only once every transaction of the database with a smaller id has ended, and one
+    /// of them may still be running.
     async fn wait_until_readable(&self, limit: Duration) {
         match projector::wait_until_readable(&self.pool, self.last, limit).await {
             Ok(true) => {}
@@ -246,12 +246,14 @@ impl Sealer {
 
     /// Seals up to one batch of events; returns whether there may be more.
     async fn append_batch(&mut self) -> anyhow::Result<bool> {
+        let horizon = projector::read_horizon(&self.pool).await?;
         let rows = sqlx::query(&format!(
             "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata
-               FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $3"
+               FROM events WHERE {COMMITTED_AFTER} ORDER BY {COMMIT_ORDER} LIMIT $4"
         ))
         .bind(self.last.transaction_id)
         .bind(self.last.global_position)
+        .bind(horizon)
         .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
