@@ -197,7 +197,8 @@ async fn restored_transaction_ids_are_refused_until_shifted() {
         &server,
         &[
             "UPDATE events SET transaction_id = transaction_id + 1000000000000".to_string(),
-            "UPDATE projection_checkpoints SET transaction_id = transaction_id + 1000000000000"
+            "UPDATE projection_checkpoints SET transaction_id = transaction_id + 1000000000000
+              WHERE transaction_id >= 0"
                 .to_string(),
         ],
     )
@@ -220,7 +221,8 @@ async fn restored_transaction_ids_are_refused_until_shifted() {
         "CREATE TEMP TABLE shift ON COMMIT DROP AS SELECT max(transaction_id) + 1 AS by FROM events",
         "ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete",
         "UPDATE events SET transaction_id = transaction_id - (SELECT by FROM shift)",
-        "UPDATE projection_checkpoints SET transaction_id = transaction_id - (SELECT by FROM shift)",
+        "UPDATE projection_checkpoints SET transaction_id = transaction_id - (SELECT by FROM shift)
+          WHERE transaction_id > -9223372036854775808",
         "ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete",
     ] {
         sqlx::query(statement)

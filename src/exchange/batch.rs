@@ -13,10 +13,14 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa::ToSchema;
 
 /// Largest subject batch accepted, in bytes (about two million subjects).
 pub const MAX_BATCH_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Bytes read from the temporary file at a time.
+const SPOOL_BLOCK: usize = 64 * 1024;
 /// Longest CSV line accepted, in bytes.
 const MAX_LINE_BYTES: usize = 8 * 1024;
 /// Valid rows inserted per statement.
@@ -63,6 +67,8 @@ pub enum IntakeError {
     TooLarge,
     #[error("reading the request body failed: {0}")]
     Body(String),
+    #[error("keeping the received batch in a temporary file failed: {0}")]
+    Spool(std::io::Error),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -94,17 +100,38 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    // The whole body is received into a temporary file before the transaction begins. A write
+    // transaction held open while a client sends slowly would hold back the projections and
+    // the sealer, which read only up to the oldest running transaction of the database.
+    let file = tempfile::tempfile().map_err(IntakeError::Spool)?;
+    let mut spool = tokio::fs::File::from_std(file);
+    let mut received: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| IntakeError::Body(error.to_string()))?;
+        received += chunk.len() as u64;
+        if received > MAX_BATCH_BYTES {
+            return Err(IntakeError::TooLarge);
+        }
+        spool.write_all(&chunk).await.map_err(IntakeError::Spool)?;
+    }
+    spool.rewind().await.map_err(IntakeError::Spool)?;
+
     let mut tx = pool.begin().await?;
     let mut reader = BatchReader::new(items);
     let mut buffer: Vec<u8> = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|error| IntakeError::Body(error.to_string()))?;
-        reader.file_hasher.update(&chunk);
+    let mut block = vec![0u8; SPOOL_BLOCK];
+    loop {
+        let read = spool.read(&mut block).await.map_err(IntakeError::Spool)?;
+        if read == 0 {
+            break;
+        }
+        let chunk = &block[..read];
+        reader.file_hasher.update(chunk);
         reader.file_bytes += chunk.len() as u64;
         if reader.file_bytes > MAX_BATCH_BYTES {
             return Err(IntakeError::TooLarge);
         }
-        buffer.extend_from_slice(&chunk);
+        buffer.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(offset) = buffer[start..].iter().position(|byte| *byte == b'\n') {
             reader.take_line(&buffer[start..start + offset])?;

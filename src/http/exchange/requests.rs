@@ -156,7 +156,7 @@ fn intake_error(error: IntakeError) -> ApiError {
         IntakeError::LineTooLong(_) => (StatusCode::BAD_REQUEST, "csv_line_too_long"),
         IntakeError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         IntakeError::Body(_) => (StatusCode::BAD_REQUEST, "unreadable_body"),
-        IntakeError::Database(_) => {
+        IntakeError::Database(_) | IntakeError::Spool(_) => {
             return ApiError::Internal(
                 anyhow::Error::new(error).context("storing the batch failed"),
             );
