@@ -699,6 +699,25 @@ async fn serve_without_key_is_refused() {
     assert!(stderr.contains("no checkpoint signing key"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_missing_checkpoint_directory() {
+    let dir = tempfile::tempdir().expect("directory");
+    let missing = dir.path().join("no-such-directory");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--checkpoint-dir")
+        .arg(&missing)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("zhengming runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!missing.exists(), "verify does not create the directory");
+}
+
 /// Two checkpoints: eight events of two cases, then a third case after a restart.
 async fn two_checkpoints(dir: &Path) -> (TestServer, String) {
     let (mut server, first, _) = sealed_cases(dir).await;
