@@ -30,19 +30,27 @@ END
 $$;
 
 -- Returns the transaction id below which every transaction of this database has ended: the
--- oldest one still running here, or the next id to be assigned. Only this database's
--- transactions count, because only they can write its events, so a long transaction in another
--- database on the server does not hold readers back. A reader must call this in a statement
--- before the one that reads the events, so that a transaction that ends in between is visible
--- to the read. Running transactions show their 32-bit id, widened here to the 64-bit one.
+-- oldest one still running here, or the next id to be assigned. Only this database's client
+-- sessions count, because only they can write its events, so a long transaction in another
+-- database on the server, or an autovacuum worker, does not hold readers back. A reader must
+-- call this in a statement before the one that reads the events, so that a transaction that
+-- ends in between is visible to the read.
+--
+-- Sessions show their 32-bit transaction id. Its age behind the next 64-bit id is the
+-- difference modulo 2^32; a session that took its id after the snapshot below has an "age"
+-- of 2^31 or more (it is newer), and it cannot lower the horizon.
 CREATE FUNCTION events_read_horizon() RETURNS bigint
     LANGUAGE sql VOLATILE AS
 $$
-WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS id)
-SELECT least(next.id, min(next.id - ((next.id - a.backend_xid::text::bigint) & 4294967295)))
+WITH next AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS id),
+     running AS (
+         SELECT (next.id - a.backend_xid::text::bigint) & 4294967295 AS age
+           FROM next, pg_stat_activity a
+          WHERE a.datname = current_database()
+            AND a.backend_type = 'client backend'
+            AND a.backend_xid IS NOT NULL)
+SELECT next.id - coalesce((SELECT max(age) FROM running WHERE age < 2147483648), 0)
   FROM next
-  LEFT JOIN pg_stat_activity a ON a.datname = current_database() AND a.backend_xid IS NOT NULL
- GROUP BY next.id
 $$;
 
 -- A projection's checkpoint is the last event it applied, in commit order.
