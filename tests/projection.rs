@@ -198,3 +198,41 @@ async fn late_commit_is_not_skipped() {
     assert!(second < newer);
     server.stop().await;
 }
+
+/// A write transaction open in another database on the server does not hold the projection
+/// back: only the transactions of its own database can write its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_database_transaction_does_not_hold_back() {
+    let mut server = TestServer::start().await;
+    server.stop_server().await;
+    let pool = server.pool().clone();
+    let Ok(admin_url) = std::env::var("DATABASE_URL") else {
+        // The embedded database is the only one on its server.
+        assert!(server.database_url.is_none());
+        server.stop().await;
+        return;
+    };
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("server database opens");
+    let mut elsewhere = admin.begin().await.expect("transaction begins");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *elsewhere)
+        .await
+        .expect("the other transaction takes an id");
+
+    let probe = insert_probe(&pool, "after-the-other").await;
+    // One batch, which would read nothing if the other transaction counted.
+    projections::projector::apply_next_batch(&pool)
+        .await
+        .expect("batch runs");
+    let lag = projections::projector::lag(&pool).await.expect("lag reads");
+    assert_eq!(
+        lag.checkpoint, probe,
+        "the probe is applied while the other is open"
+    );
+
+    elsewhere.rollback().await.expect("other transaction ends");
+    admin.close().await;
+    server.stop().await;
+}
