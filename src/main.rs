@@ -216,6 +216,16 @@ async fn main() -> anyhow::Result<()> {
         )?),
         _ => None,
     };
+    // Opening would create a missing directory, whose lack of keys would then read as damage;
+    // a mistyped path is the operator's error, not the ledger's.
+    if let (Command::Verify, Some(path)) = (&settings.command, &settings.checkpoint_dir)
+        && !path.is_dir()
+    {
+        anyhow::bail!(
+            "checkpoint directory {} does not exist; give the directory the server exports checkpoints to",
+            path.display()
+        );
+    }
     let database = Database::open(
         settings.database_url.as_deref(),
         &settings.data_dir,
@@ -261,12 +271,6 @@ async fn run(
         }
         Command::Verify => {
             let directory = match &settings.checkpoint_dir {
-                // Opening would create a missing directory, whose lack of keys would then read
-                // as damage; a mistyped path is the operator's error, not the ledger's.
-                Some(path) if !path.is_dir() => anyhow::bail!(
-                    "checkpoint directory {} does not exist; give the directory the server exports checkpoints to",
-                    path.display()
-                ),
                 Some(path) => Some(CheckpointDirectory::open(path)?),
                 None => None,
             };
