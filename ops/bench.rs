@@ -22,6 +22,8 @@ use zhengming::registry::{self, City, County, Officer, Station};
 use zhengming::server::{RunningServer, load_policy};
 use zhengming::store::ChainedEventRepository;
 
+#[path = "event_rows.rs"]
+mod event_rows;
 #[path = "lag_sampler.rs"]
 mod lag_sampler;
 #[path = "ledger_bench.rs"]

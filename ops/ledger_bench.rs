@@ -10,6 +10,8 @@ use zhengming::database::Database;
 use zhengming::ledger::audit;
 use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, Sealer};
 
+use crate::event_rows::insert_events;
+
 /// Events of one synthetic application; real applications have four to seven.
 const EVENTS_PER_CASE: u64 = 5;
 /// Rows per insert statement.
@@ -65,36 +67,12 @@ async fn load(database: &Database, events: u64) -> anyhow::Result<()> {
             batch.push(event);
             written += 1;
             if batch.len() == INSERT_BATCH {
-                insert(database, &batch).await?;
+                insert_events(&database.pool, &batch).await?;
                 batch.clear();
             }
         }
     }
-    insert(database, &batch).await
-}
-
-async fn insert(database: &Database, batch: &[StoredEvent]) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let column = |pick: fn(&StoredEvent) -> String| batch.iter().map(pick).collect::<Vec<_>>();
-    let sequences: Vec<i64> = batch.iter().map(|event| event.sequence as i64).collect();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT t, i, s, e, v, p::json, m::json
-           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS rows(t, i, s, e, v, p, m)",
-    )
-    .bind(column(|event| event.aggregate_type.clone()))
-    .bind(column(|event| event.aggregate_id.clone()))
-    .bind(sequences)
-    .bind(column(|event| event.event_type.clone()))
-    .bind(column(|event| event.event_version.clone()))
-    .bind(column(|event| event.payload.to_string()))
-    .bind(column(|event| event.metadata.to_string()))
-    .execute(&database.pool)
-    .await?;
-    Ok(())
+    insert_events(&database.pool, &batch).await
 }
 
 /// Loads `events` events, seals them in one catch-up round, and verifies the ledger.

@@ -15,6 +15,8 @@ use zhengming::server::load_policy;
 
 #[path = "compliance_bench.rs"]
 mod compliance_bench;
+#[path = "event_rows.rs"]
+mod event_rows;
 #[path = "province.rs"]
 mod province;
 #[path = "supervision_history.rs"]

@@ -21,6 +21,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde_json::json;
 use sqlx::PgPool;
 
+use crate::event_rows::insert_events;
+
 /// Applications whose events are interleaved in the log, as concurrent stations append them.
 const INTERLEAVED: usize = 64;
 /// Rows per insert statement.
@@ -424,39 +426,15 @@ pub async fn load(
                 batch.push(event);
                 written += 1;
                 if batch.len() == INSERT_BATCH {
-                    insert(pool, &batch).await?;
+                    insert_events(pool, &batch).await?;
                     batch.clear();
                 }
             }
         }
         first = last;
     }
-    insert(pool, &batch).await?;
+    insert_events(pool, &batch).await?;
     Ok(written)
-}
-
-async fn insert(pool: &PgPool, batch: &[StoredEvent]) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let column = |pick: fn(&StoredEvent) -> String| batch.iter().map(pick).collect::<Vec<_>>();
-    let sequences: Vec<i64> = batch.iter().map(|event| event.sequence as i64).collect();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT t, i, s, e, v, p::json, m::json
-           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS rows(t, i, s, e, v, p, m)",
-    )
-    .bind(column(|event| event.aggregate_type.clone()))
-    .bind(column(|event| event.aggregate_id.clone()))
-    .bind(sequences)
-    .bind(column(|event| event.event_type.clone()))
-    .bind(column(|event| event.event_version.clone()))
-    .bind(column(|event| event.payload.to_string()))
-    .bind(column(|event| event.metadata.to_string()))
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Figures of one rebuild run.
