@@ -204,15 +204,15 @@ async fn restored_transaction_ids_are_refused_until_shifted() {
     )
     .await;
     let ledger = || Some(settings(dir.path(), "ledger.key", "published"));
-    let refused = server
+    let rejected = server
         .restart(ledger())
         .await
-        .expect_err("the server refuses the restored ids");
+        .expect_err("the server rejects the restored ids");
     assert!(
-        refused
+        rejected
             .to_string()
             .contains("Shift the stored ids below zero"),
-        "{refused:#}"
+        "{rejected:#}"
     );
 
     // The repair of docs/ledger.md.

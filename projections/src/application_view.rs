@@ -212,6 +212,8 @@ async fn write_rows(tx: &mut Transaction<'_, Postgres>, rows: &[&ViewRow]) -> sq
     if rows.is_empty() {
         return Ok(());
     }
+
+    // One array per column, in the column order of the statement.
     let column = |get: fn(&ViewRow) -> Option<String>| -> Vec<Option<String>> {
         rows.iter().map(|row| get(row)).collect()
     };
@@ -220,6 +222,7 @@ async fn write_rows(tx: &mut Transaction<'_, Postgres>, rows: &[&ViewRow]) -> sq
     };
     let flag =
         |get: fn(&ViewRow) -> bool| -> Vec<bool> { rows.iter().map(|row| get(row)).collect() };
+
     sqlx::query(
         "INSERT INTO application_view (application_id, station_code, matter, decision_date, policy_version, rule_id,
                 outcome, kind, principle, transitional, in_transition, overridden, promised_date, status,

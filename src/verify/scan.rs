@@ -1,5 +1,5 @@
 //! One pass over the events in commit order (transaction id, then global position) that checks
-//! every chain and computes the ledger's leaves from the same canonical envelopes; the sealer
+//! every chain and computes the ledger's leaves from the same canonical envelopes. The sealer
 //! seals in the same order.
 //!
 //! Chains are defined in sequence order, but an intact log stores each aggregate's events in
