@@ -64,10 +64,23 @@ struct Figures {
     events: u64,
     verify_seconds: f64,
     appends: usize,
-    chained_seconds: f64,
-    plain_seconds: f64,
+    cost: ChainCost,
     peak_memory_mb: f64,
 }
+
+/// Append times with and without the hash chain, summed over rounds.
+struct ChainCost {
+    rounds: usize,
+    chained_seconds: f64,
+    plain_seconds: f64,
+    /// A second plain run: its difference from the first is the measurement's noise.
+    control_seconds: f64,
+    /// The smallest and largest cost of a single round, in percent.
+    round_range: (f64, f64),
+}
+
+/// Rounds the cost measurement is split into; the order of its three runs rotates each round.
+const COST_ROUNDS: usize = 12;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -176,17 +189,7 @@ async fn run(settings: &Settings, database: &Database, label: String) -> anyhow:
         report.first_break
     );
 
-    let chained = ChainedEventRepository::new(database.pool.clone());
-    let plain = PostgresEventRepository::new(database.pool.clone());
-    // Halves in the order chained, plain, plain, chained, so that a drift in the machine's
-    // speed during the run, such as autovacuum after the command load, weighs on both alike.
-    let half = settings.appends / 2;
-    let rest = settings.appends - half;
-    let mut chained_seconds =
-        time_appends(&chained, "chained", 0, half, settings.concurrency).await?;
-    let mut plain_seconds = time_appends(&plain, "plain", 0, half, settings.concurrency).await?;
-    plain_seconds += time_appends(&plain, "plain", half, rest, settings.concurrency).await?;
-    chained_seconds += time_appends(&chained, "chained", half, rest, settings.concurrency).await?;
+    let cost = time_chain_cost(database, settings.appends, settings.concurrency).await?;
     Ok(Figures {
         database: label,
         applications: settings.applications,
@@ -197,8 +200,7 @@ async fn run(settings: &Settings, database: &Database, label: String) -> anyhow:
         events: report.events,
         verify_seconds,
         appends: settings.appends,
-        chained_seconds,
-        plain_seconds,
+        cost,
         peak_memory_mb: peak_memory_mb(),
     })
 }
@@ -433,6 +435,59 @@ async fn send(
 
 /// Appends `count` two-event commits, each to a new aggregate (`{label}-{first}` onwards), on
 /// `concurrency` tasks, and returns the seconds they took.
+/// Times `appends` two-event appends through the chained repository and as many through the
+/// plain postgres-es repository, twice: once as the plain side of the cost, once as a control
+/// that shows how far two identical runs differ on this machine. The three run in rounds whose
+/// order rotates, so that a change in the machine's speed during the measurement weighs on all
+/// alike. The table is vacuumed and a checkpoint is written first, so that cleanup left by the
+/// command run does not fall into one side's rounds.
+async fn time_chain_cost(
+    database: &Database,
+    appends: usize,
+    concurrency: usize,
+) -> anyhow::Result<ChainCost> {
+    sqlx::query("VACUUM (ANALYZE) events")
+        .execute(&database.pool)
+        .await?;
+    if let Err(error) = sqlx::query("CHECKPOINT").execute(&database.pool).await {
+        eprintln!("no checkpoint before the chain cost measurement: {error}");
+    }
+    let chained = ChainedEventRepository::new(database.pool.clone());
+    let plain = PostgresEventRepository::new(database.pool.clone());
+    let mut cost = ChainCost {
+        rounds: COST_ROUNDS,
+        chained_seconds: 0.0,
+        plain_seconds: 0.0,
+        control_seconds: 0.0,
+        round_range: (f64::INFINITY, f64::NEG_INFINITY),
+    };
+    for round in 0..COST_ROUNDS {
+        let first = appends * round / COST_ROUNDS;
+        let count = appends * (round + 1) / COST_ROUNDS - first;
+        let mut seconds = [0.0; 3];
+        for arm in 0..3 {
+            let arm = (arm + round) % 3;
+            seconds[arm] = match arm {
+                0 => time_appends(&chained, "chained", first, count, concurrency).await?,
+                1 => time_appends(&plain, "plain", first, count, concurrency).await?,
+                _ => time_appends(&plain, "control", first, count, concurrency).await?,
+            };
+        }
+        let [chained_seconds, plain_seconds, control_seconds] = seconds;
+        cost.chained_seconds += chained_seconds;
+        cost.plain_seconds += plain_seconds;
+        cost.control_seconds += control_seconds;
+        let percent = (chained_seconds / plain_seconds - 1.0) * 100.0;
+        cost.round_range = (
+            cost.round_range.0.min(percent),
+            cost.round_range.1.max(percent),
+        );
+    }
+    Ok(cost)
+}
+
+/// Appends events `first..first + count` through `repository` from `concurrency` clients, each
+/// taking the next append as soon as its last one committed; returns the seconds taken.
 async fn time_appends<R: PersistedEventRepository + 'static>(
     repository: &R,
     label: &str,
@@ -442,11 +497,14 @@ async fn time_appends<R: PersistedEventRepository + 'static>(
 ) -> anyhow::Result<f64> {
     let payload = json!({"EvidenceChecked": {"source": "household_archives", "reference": "R-1", "result": "confirmed", "officer": "b-hh"}});
     let metadata = json!({"actor": "b-hh", "actor_role": "household_officer", "actor_station": "B1", "request_id": "00000000-0000-0000-0000-000000000000"});
-    let started = Instant::now();
-    let mut done = 0;
-    while done < count {
-        let batch = concurrency.min(count - done);
-        let appends = (first + done..first + done + batch).map(|index| {
+    let next = std::sync::atomic::AtomicUsize::new(first);
+    let end = first + count;
+    let client = || async {
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if index >= end {
+                return anyhow::Ok(());
+            }
             let events: Vec<SerializedEvent> = (1..=2)
                 .map(|sequence| {
                     SerializedEvent::new(
@@ -460,16 +518,15 @@ async fn time_appends<R: PersistedEventRepository + 'static>(
                     )
                 })
                 .collect();
-            async move {
-                repository
-                    .persist::<aggregates::application::Application>(&events, None)
-                    .await
-            }
-        });
-        for result in futures_util::future::join_all(appends).await {
-            result.map_err(|error| anyhow::anyhow!("append failed: {error}"))?;
+            repository
+                .persist::<aggregates::application::Application>(&events, None)
+                .await
+                .map_err(|error| anyhow::anyhow!("append failed: {error}"))?;
         }
-        done += batch;
+    };
+    let started = Instant::now();
+    for result in futures_util::future::join_all((0..concurrency).map(|_| client())).await {
+        result?;
     }
     Ok(started.elapsed().as_secs_f64())
 }
@@ -523,14 +580,16 @@ fn verdict(pass: bool) -> &'static str {
 fn render(figures: &Figures) -> String {
     let rate = figures.commands as f64 / figures.command_seconds;
     let verify_rate = figures.events as f64 / figures.verify_seconds;
-    let overhead = (figures.chained_seconds / figures.plain_seconds - 1.0) * 100.0;
+    let cost = &figures.cost;
+    let overhead = (cost.chained_seconds / cost.plain_seconds - 1.0) * 100.0;
     format!(
         "\n## {database}, {date}\n\nMachine: {machine}. Build: release. Command: `cargo run --release --bin zhengming-bench -- --applications {applications} --concurrency {concurrency} --appends {appends}`{url}.\n\n\
          | figure | measured | target | |\n|---|---|---|---|\n\
          | HTTP commands end to end ({commands} commands, {applications} applications of which one in five a record check, {concurrency} clients) | {rate:.0} per second ({seconds:.1} s) | at least 1,500 per second on the server | {v1} |\n\
          {lag}\
          | `verify` ({events} events) | {verify_rate:.0} events per second ({verify_seconds:.2} s) | at least 100,000 per second | {v2} |\n\
-         | hash-chain cost on the append path ({appends} two-event appends per repository in two halves, chained, plain, plain, chained, {concurrency} at a time) | {overhead:+.1} % ({chained:.2} s chained, {plain:.2} s plain) | at most 10 % | {v3} |\n\
+         | hash-chain cost on the append path ({appends} two-event appends per repository, {concurrency} clients, in {rounds} rounds rotating the order of chained, plain and a second plain run; single rounds {low:+.1} % to {high:+.1} %) | {overhead:+.1} % ({chained:.2} s chained, {plain:.2} s plain) | at most 10 % | {v3} |\n\
+         | control: the second plain run against the first (same appends, same rounds) | {control:+.1} % ({control_seconds:.2} s) | near 0 % | |\n\
          | peak memory of server and load generator together | {memory:.0} MB | server under 150 MB | {v4} |\n",
         database = figures.database,
         date = chrono::Utc::now().format("%Y-%m-%d"),
@@ -550,8 +609,13 @@ fn render(figures: &Figures) -> String {
         verify_seconds = figures.verify_seconds,
         v2 = verdict(verify_rate >= 100_000.0),
         appends = figures.appends,
-        chained = figures.chained_seconds,
-        plain = figures.plain_seconds,
+        rounds = cost.rounds,
+        low = cost.round_range.0,
+        high = cost.round_range.1,
+        control = (cost.control_seconds / cost.plain_seconds - 1.0) * 100.0,
+        control_seconds = cost.control_seconds,
+        chained = cost.chained_seconds,
+        plain = cost.plain_seconds,
         v3 = verdict(overhead <= 10.0),
         memory = figures.peak_memory_mb,
         v4 = verdict(figures.peak_memory_mb < 150.0),

@@ -230,9 +230,7 @@ fn link_events(
     events: &[SerializedEvent],
     mut previous: String,
 ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-    let recorded_at = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let recorded_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let mut linked = Vec::with_capacity(events.len());
     for event in events {
         let mut metadata = event.metadata.clone();
@@ -252,8 +250,13 @@ fn link_events(
         previous = chain::link(&mut stored, &previous)
             .map_err(|error| PersistenceError::UnknownError(Box::new(error)))?;
         linked.push(SerializedEvent {
+            aggregate_id: stored.aggregate_id,
+            sequence: event.sequence,
+            aggregate_type: stored.aggregate_type,
+            event_type: stored.event_type,
+            event_version: stored.event_version,
+            payload: stored.payload,
             metadata: stored.metadata,
-            ..event.clone()
         });
     }
     Ok(linked)
@@ -319,5 +322,38 @@ impl PersistedEventRepository for ChainedEventRepository {
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
         self.inner.stream_all_events::<A>().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_stamps_microsecond_utc_time() {
+        let event = SerializedEvent::new(
+            "a-1".into(),
+            1,
+            "application".into(),
+            "ApplicationWithdrawn".into(),
+            "1".into(),
+            serde_json::json!({"ApplicationWithdrawn": {}}),
+            serde_json::json!({"actor": "o-1", CHAIN_HEAD_KEY: GENESIS_HASH}),
+        );
+
+        let linked = link_events(&[event], GENESIS_HASH.to_string()).unwrap();
+
+        let metadata = &linked[0].metadata;
+        let recorded_at = metadata["recorded_at"].as_str().unwrap();
+        // YYYY-MM-DDTHH:MM:SS.ffffffZ, as docs/hash-chain.md writes it down.
+        assert_eq!(recorded_at.len(), 27, "{recorded_at}");
+        assert!(recorded_at.ends_with('Z'), "{recorded_at}");
+        assert_eq!(&recorded_at[19..20], ".", "{recorded_at}");
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(recorded_at, "%Y-%m-%dT%H:%M:%S%.6fZ").is_ok(),
+            "{recorded_at}"
+        );
+        assert!(metadata.get(CHAIN_HEAD_KEY).is_none());
+        assert_eq!(metadata[chain::PREV_HASH_KEY], GENESIS_HASH);
     }
 }
