@@ -10,6 +10,7 @@ use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
 use aggregates::id_number::IdNumber;
 use aggregates::policy::{Circumstances, Policy, PolicyBook, RequestingUnit, Role, bundled};
 use aggregates::record_check::{CheckResult, RecordCheckEvent};
+use aggregates::unit_visit::{IntroductionLetter, Unit, UnitVisitEvent};
 use chrono::NaiveDate;
 use common::{TestServer, death_request, kinship_request};
 use cqrs_es::DomainEvent;
@@ -1029,6 +1030,96 @@ async fn record_check_findings_projected() {
                 "imported-objection".to_string(),
                 "objection_overdue".to_string()
             ),
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_visit_reads_projected() {
+    let server = with_inspector(TestServer::start().await).await;
+    let person = |name: &str| Person {
+        name: name.into(),
+        id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+    };
+    let registered = UnitVisitEvent::VisitRegistered {
+        unit: Unit {
+            name: "city human resources bureau".into(),
+            unit_type: "government".into(),
+            level: "city".into(),
+        },
+        staff: person("王强"),
+        letter: IntroductionLetter {
+            number: "L-7".into(),
+            date: date("2026-11-09"),
+            issuing_unit: "city human resources bureau".into(),
+            scan_sha256: "0".repeat(64),
+        },
+        purpose: "civil service recruitment".into(),
+        subject: person("李娜"),
+        station: "S1".into(),
+        handling_officer: "hh".into(),
+        decision_date: date("2026-11-10"),
+        policy_version: policies().current().version.clone(),
+        rule_id: "civil_service".into(),
+    };
+    let read = |reader: &str, role: Role, purpose: &str| UnitVisitEvent::VisitResultsRead {
+        reader: reader.into(),
+        role,
+        station: "S1".into(),
+        purpose: purpose.into(),
+    };
+    let outsider = vec![
+        (registered.clone(), "household_officer"),
+        (
+            read("hh", Role::HouseholdOfficer, "certificate"),
+            "household_officer",
+        ),
+        (read("cm", Role::CommunityOfficer, ""), "community_officer"),
+    ];
+    import_events(&server, "unit_visit", "visit-outsider", outsider).await;
+    let proper = vec![
+        (registered, "household_officer"),
+        (
+            read("hh", Role::HouseholdOfficer, "certificate"),
+            "household_officer",
+        ),
+        (
+            read("ld", Role::StationLeader, "approval"),
+            "station_leader",
+        ),
+    ];
+    import_events(&server, "unit_visit", "visit-proper", proper).await;
+    settle(&server).await;
+
+    let (status, answer) = server
+        .get(Some("insp"), "/v1/supervision/findings?station=S1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let found: Vec<(String, String, String, i64)> = answer["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["aggregate_type"] == "unit_visit")
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap_or_default().to_string();
+            let cited = f["evidence"][0]["sequence"].as_i64().unwrap_or_default();
+            (text("aggregate_id"), text("rule"), text("officer"), cited)
+        })
+        .collect();
+    let expected = |rule: &str| {
+        (
+            "visit-outsider".to_string(),
+            rule.to_string(),
+            "cm".to_string(),
+            3,
+        )
+    };
+    assert_eq!(
+        found,
+        vec![
+            expected("read_outside_case"),
+            expected("read_without_purpose")
         ]
     );
     server.stop().await;

@@ -16,6 +16,7 @@ use aggregates::application::ApplicationEvent;
 use aggregates::exchange::request::RequestEvent;
 use aggregates::policy::PolicyBook;
 use aggregates::record_check::RecordCheckEvent;
+use aggregates::unit_visit::UnitVisitEvent;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
@@ -30,6 +31,7 @@ mod tests;
 
 use detectors::{
     ApplicationCase, EventContext, EventRef, ExchangeCase, Finding, RecordCheckCase, Rule,
+    UnitVisitCase,
 };
 
 /// Name of the supervision projection in `projection_checkpoints`.
@@ -46,6 +48,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const APPLICATION: &str = "application";
 const EXCHANGE_REQUEST: &str = "exchange_request";
 const RECORD_CHECK: &str = "record_check";
+const UNIT_VISIT: &str = "unit_visit";
 
 /// Returns today's date in China Standard Time (UTC+8), the date deadlines are counted in.
 pub fn today_in_china() -> NaiveDate {
@@ -88,7 +91,7 @@ pub async fn apply_next_batch(
         .iter()
         .filter(|row| {
             let aggregate_type: &str = row.get("aggregate_type");
-            [APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK].contains(&aggregate_type)
+            [APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK, UNIT_VISIT].contains(&aggregate_type)
         })
         .collect();
     let keys: Vec<CaseKey> = relevant
@@ -130,6 +133,10 @@ pub async fn apply_next_batch(
                 let event: RequestEvent = serde_json::from_value(payload).map_err(decode)?;
                 detectors::detect_exchange(case, event, &context.at)
             }
+            CaseState::UnitVisit(case) => {
+                let event: UnitVisitEvent = serde_json::from_value(payload).map_err(decode)?;
+                detectors::detect_unit_visit(case, event, &context)
+            }
         };
         let (station, unit) = case.place();
         for rule in detected.cleared {
@@ -166,6 +173,7 @@ enum CaseState {
     Application(Box<ApplicationCase>),
     Exchange(ExchangeCase),
     RecordCheck(RecordCheckCase),
+    UnitVisit(UnitVisitCase),
 }
 
 impl CaseState {
@@ -179,6 +187,7 @@ impl CaseState {
         Ok(match aggregate_type {
             APPLICATION => CaseState::Application(Box::new(read(state)?)),
             RECORD_CHECK => CaseState::RecordCheck(read(state)?),
+            UNIT_VISIT => CaseState::UnitVisit(read(state)?),
             _ => CaseState::Exchange(read(state)?),
         })
     }
@@ -188,6 +197,7 @@ impl CaseState {
             CaseState::Application(case) => serde_json::to_value(case),
             CaseState::Exchange(case) => serde_json::to_value(case),
             CaseState::RecordCheck(case) => serde_json::to_value(case),
+            CaseState::UnitVisit(case) => serde_json::to_value(case),
         }
     }
 
@@ -196,15 +206,17 @@ impl CaseState {
             CaseState::Application(case) => case.due_on(),
             CaseState::Exchange(case) => case.due_on(),
             CaseState::RecordCheck(case) => case.due_on(),
+            CaseState::UnitVisit(_) => None,
         }
     }
 
-    /// Returns the station of an application's or record check's findings, or the unit of an
-    /// exchange request's.
+    /// Returns the station of an application's, record check's or unit visit's findings, or the
+    /// unit of an exchange request's.
     fn place(&self) -> (Option<String>, Option<String>) {
         match self {
             CaseState::Application(case) => (Some(case.station.clone()), None),
             CaseState::RecordCheck(case) => (Some(case.station.clone()), None),
+            CaseState::UnitVisit(case) => (Some(case.station.clone()), None),
             CaseState::Exchange(case) => (None, Some(case.unit.clone())),
         }
     }

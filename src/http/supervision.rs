@@ -151,7 +151,7 @@ async fn supervision_lag(state: &AppState) -> ApiResult<LagBody> {
 /// One finding and the events that prove it.
 #[derive(Serialize, ToSchema)]
 pub struct FindingBody {
-    /// `application`, `record_check` or `exchange_request`.
+    /// `application`, `record_check`, `unit_visit` or `exchange_request`.
     pub aggregate_type: String,
     pub aggregate_id: String,
     /// The rule broken, such as `refusal_unexplained`.

@@ -1,13 +1,15 @@
 //! Detectors: one rule each, applied to one event and the case state before it, each finding
 //! citing the events that prove it. Pure functions, so that they run the same during a rebuild.
 
-use aggregates::application::{ApplicationEvent, EvidenceResult, MIN_EXPLANATION_CHARS};
+use aggregates::application::{Actor, ApplicationEvent, EvidenceResult, MIN_EXPLANATION_CHARS};
 use aggregates::exchange::request::RequestEvent;
 use aggregates::exchange::request::china_date;
 use aggregates::policy::{
     CertificateKind, Circumstances, Outcome, Policy, PolicyBook, RequestingUnit,
 };
 use aggregates::record_check::RecordCheckEvent;
+use aggregates::record_check::access::check_results_access;
+use aggregates::unit_visit::UnitVisitEvent;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
@@ -49,13 +51,16 @@ pub enum Rule {
     ObjectionOverdue,
     /// A read of criminal-record results that states no purpose.
     ReadWithoutPurpose,
+    /// A read of criminal-record results by someone with no part in the case: neither its
+    /// handling officer, nor a leader of its station, nor an inspector.
+    ReadOutsideCase,
     /// A leader approval still undecided at the promised date although the handling officer's
     /// part (confirming evidence, signed stub) was done by then.
     ApprovalOverdue,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::RefusedIssuable,
         Rule::RefusalUnexplained,
         Rule::Overdue,
@@ -72,6 +77,7 @@ impl Rule {
         Rule::IssuedDespiteRecord,
         Rule::ObjectionOverdue,
         Rule::ReadWithoutPurpose,
+        Rule::ReadOutsideCase,
         Rule::ApprovalOverdue,
     ];
 
@@ -94,6 +100,7 @@ impl Rule {
             Rule::IssuedDespiteRecord => "issued_despite_record",
             Rule::ObjectionOverdue => "objection_overdue",
             Rule::ReadWithoutPurpose => "read_without_purpose",
+            Rule::ReadOutsideCase => "read_outside_case",
             Rule::ApprovalOverdue => "approval_overdue",
         }
     }
@@ -118,7 +125,8 @@ impl Rule {
             | Rule::OverrideUnjustified
             | Rule::IssuedOutsideCatalogue
             | Rule::IssuedDespiteRecord
-            | Rule::ReadWithoutPurpose => "misconduct",
+            | Rule::ReadWithoutPurpose
+            | Rule::ReadOutsideCase => "misconduct",
         }
     }
 }
@@ -856,17 +864,18 @@ pub fn detect_record_check(
             }
         }
         RecordCheckEvent::ResultsRead {
-            reader, purpose, ..
+            reader,
+            role,
+            station,
+            purpose,
         } => {
-            if purpose.trim().is_empty() {
-                detected.findings.push(Finding {
-                    rule: Rule::ReadWithoutPurpose,
-                    officer: reader,
-                    occurred_on: context.recorded_on,
-                    detail: "criminal-record results were read with no purpose stated".into(),
-                    evidence: vec![at.clone()],
-                });
-            }
+            let reader = Actor {
+                officer_id: reader,
+                role,
+                station,
+            };
+            let case = (case.station.as_str(), case.handling_officer.as_str());
+            detected.findings = read_findings(case, reader, &purpose, context);
         }
         RecordCheckEvent::SourceChecked { .. }
         | RecordCheckEvent::SourceRechecked { .. }
@@ -890,4 +899,84 @@ pub fn objection_missing(case: &RecordCheckCase, today: NaiveDate) -> Option<Fin
         detail: format!("objection due by {due}, not answered on {today}"),
         evidence: refs(&[&case.objection_filed]),
     })
+}
+
+/// The detectors' state of one unit verification visit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnitVisitCase {
+    pub station: String,
+    pub handling_officer: String,
+}
+
+/// Applies a unit verification event to `case` and returns the findings it proves. Only the
+/// reads of a visit's findings are examined: the rest of a visit is checked by its aggregate.
+pub fn detect_unit_visit(
+    case: &mut UnitVisitCase,
+    event: UnitVisitEvent,
+    context: &EventContext,
+) -> Detected {
+    let mut detected = Detected::default();
+    match event {
+        UnitVisitEvent::VisitRegistered {
+            station,
+            handling_officer,
+            ..
+        } => {
+            case.station = station;
+            case.handling_officer = handling_officer;
+        }
+        UnitVisitEvent::VisitResultsRead {
+            reader,
+            role,
+            station,
+            purpose,
+        } => {
+            let reader = Actor {
+                officer_id: reader,
+                role,
+                station,
+            };
+            let case = (case.station.as_str(), case.handling_officer.as_str());
+            detected.findings = read_findings(case, reader, &purpose, context);
+        }
+        UnitVisitEvent::VisitRefused { .. }
+        | UnitVisitEvent::VisitChecked { .. }
+        | UnitVisitEvent::VisitCertificateApproved { .. }
+        | UnitVisitEvent::VisitCertificateIssued { .. } => {}
+    }
+    detected
+}
+
+/// Returns the findings of one read of criminal-record results in a case of `station` handled
+/// by `handler`: no purpose stated, and a reader the access rule of the results does not admit.
+fn read_findings(
+    (station, handler): (&str, &str),
+    reader: Actor,
+    purpose: &str,
+    context: &EventContext,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if purpose.trim().is_empty() {
+        findings.push(Finding {
+            rule: Rule::ReadWithoutPurpose,
+            officer: reader.officer_id.clone(),
+            occurred_on: context.recorded_on,
+            detail: "criminal-record results were read with no purpose stated".into(),
+            evidence: vec![context.at.clone()],
+        });
+    }
+    if check_results_access(&reader, station, handler).is_err() {
+        findings.push(Finding {
+            rule: Rule::ReadOutsideCase,
+            detail: format!(
+                "criminal-record results of station {station} were read by {} of station {}, who neither handles the case nor leads that station nor inspects",
+                reader.role.code(),
+                reader.station
+            ),
+            officer: reader.officer_id,
+            occurred_on: context.recorded_on,
+            evidence: vec![context.at.clone()],
+        });
+    }
+    findings
 }

@@ -3,8 +3,10 @@
 use aggregates::application::{ApplicationEvent, EvidenceResult, Person, Signer};
 use aggregates::exchange::request::{AgreementTerms, BatchSummary, RequestEvent};
 use aggregates::id_number::IdNumber;
+use aggregates::policy::Role;
 use aggregates::policy::{Circumstances, Outcome, Policy, PolicyBook, RequestingUnit, bundled};
 use aggregates::record_check::{CheckResult, ObjectionDecision, RecordCheckEvent};
+use aggregates::unit_visit::{IntroductionLetter, Unit, UnitVisitEvent};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::detectors::*;
@@ -794,24 +796,165 @@ fn late_objection_answer_found() {
     assert_eq!(missing.evidence[0].sequence, 4);
 }
 
+fn results_read(reader: &str, role: Role, station: &str, purpose: &str) -> RecordCheckEvent {
+    RecordCheckEvent::ResultsRead {
+        reader: reader.into(),
+        role,
+        station: station.into(),
+        purpose: purpose.into(),
+    }
+}
+
 #[test]
 fn read_without_purpose_found() {
-    let read = |purpose: &str| RecordCheckEvent::ResultsRead {
-        reader: "cm".into(),
-        role: aggregates::policy::Role::CommunityOfficer,
-        station: "S1".into(),
-        purpose: purpose.into(),
-    };
+    let read = |purpose| results_read("hh", Role::HouseholdOfficer, "S1", purpose);
     let (_, detected) = record_check(vec![record_submitted(), read("  ")], "2026-11-06");
     assert_eq!(detected.findings.len(), 1);
     assert_eq!(detected.findings[0].rule, Rule::ReadWithoutPurpose);
-    assert_eq!(detected.findings[0].officer, "cm");
+    assert_eq!(detected.findings[0].officer, "hh");
     assert_eq!(detected.findings[0].occurred_on, date("2026-11-06"));
     let (_, detected) = record_check(
         vec![record_submitted(), read("objection review")],
         "2026-11-06",
     );
     assert!(detected.findings.is_empty());
+}
+
+#[test]
+fn read_outside_case_found() {
+    // The case belongs to station S1 and is handled by "hh".
+    let outsiders = [
+        results_read("cm", Role::CommunityOfficer, "S1", "curiosity"),
+        results_read("hh", Role::HouseholdOfficer, "S2", "same id, other station"),
+        results_read("ld2", Role::StationLeader, "S2", "neighbouring station"),
+        results_read("po", Role::ProvincialOfficer, "P", "report"),
+    ];
+    for read in outsiders {
+        let (_, detected) = record_check(vec![record_submitted(), read.clone()], "2026-11-06");
+        assert_eq!(detected.findings.len(), 1, "{read:?}");
+        let finding = &detected.findings[0];
+        assert_eq!(finding.rule, Rule::ReadOutsideCase);
+        assert_eq!(finding.occurred_on, date("2026-11-06"));
+        assert_eq!(finding.evidence.len(), 1);
+        assert_eq!(finding.evidence[0].sequence, 2);
+        assert!(finding.detail.contains("station S1"), "{}", finding.detail);
+    }
+
+    let admitted = [
+        results_read("hh", Role::HouseholdOfficer, "S1", "certificate"),
+        results_read("ld", Role::StationLeader, "S1", "approval"),
+        results_read("ins", Role::Inspector, "P", "inspection of S1"),
+    ];
+    for read in admitted {
+        let (_, detected) = record_check(vec![record_submitted(), read.clone()], "2026-11-06");
+        assert!(
+            detected.findings.is_empty(),
+            "{read:?}: {:?}",
+            detected.findings
+        );
+    }
+}
+
+#[test]
+fn read_outside_case_without_purpose_gives_both() {
+    let read = results_read("cm", Role::CommunityOfficer, "S1", "");
+    let (_, detected) = record_check(vec![record_submitted(), read], "2026-11-06");
+    let rules: Vec<Rule> = detected.findings.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, vec![Rule::ReadWithoutPurpose, Rule::ReadOutsideCase]);
+    assert!(detected.findings.iter().all(|f| f.officer == "cm"));
+}
+
+/// Replays unit verification events in order and returns every finding.
+fn unit_visit(events: Vec<UnitVisitEvent>) -> Vec<Finding> {
+    let mut case = UnitVisitCase::default();
+    let mut findings = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        let context = EventContext {
+            at: EventRef {
+                aggregate_type: "unit_visit".into(),
+                aggregate_id: "V1".into(),
+                sequence: index as i64 + 1,
+                global_position: 300 + index as i64,
+                event_type: "UnitVisitEvent".into(),
+            },
+            actor_role: Some("household_officer".into()),
+            recorded_on: date("2026-11-10"),
+        };
+        findings.extend(detect_unit_visit(&mut case, event, &context).findings);
+    }
+    findings
+}
+
+fn visit_registered() -> UnitVisitEvent {
+    UnitVisitEvent::VisitRegistered {
+        unit: Unit {
+            name: "市人力资源和社会保障局".into(),
+            unit_type: "government".into(),
+            level: "city".into(),
+        },
+        staff: Person {
+            name: "王强".into(),
+            id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+        },
+        letter: IntroductionLetter {
+            number: "L-7".into(),
+            date: date("2026-11-09"),
+            issuing_unit: "市人力资源和社会保障局".into(),
+            scan_sha256: "0".repeat(64),
+        },
+        purpose: "civil service recruitment".into(),
+        subject: Person {
+            name: "李娜".into(),
+            id_number: IdNumber::parse("220102199001011239").expect("valid id"),
+        },
+        station: "S1".into(),
+        handling_officer: "hh".into(),
+        decision_date: date("2026-11-10"),
+        policy_version: "test".into(),
+        rule_id: "civil_service".into(),
+    }
+}
+
+fn visit_read(reader: &str, role: Role, station: &str, purpose: &str) -> UnitVisitEvent {
+    UnitVisitEvent::VisitResultsRead {
+        reader: reader.into(),
+        role,
+        station: station.into(),
+        purpose: purpose.into(),
+    }
+}
+
+#[test]
+fn unit_visit_reads_examined() {
+    let findings = unit_visit(vec![
+        visit_registered(),
+        visit_read("hh", Role::HouseholdOfficer, "S1", " "),
+    ]);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].rule, Rule::ReadWithoutPurpose);
+    assert_eq!(findings[0].evidence[0].aggregate_type, "unit_visit");
+    assert_eq!(findings[0].evidence[0].sequence, 2);
+
+    let findings = unit_visit(vec![
+        visit_registered(),
+        visit_read("cm", Role::CommunityOfficer, "S1", "looked up a neighbour"),
+    ]);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].rule, Rule::ReadOutsideCase);
+    assert_eq!(findings[0].officer, "cm");
+
+    let findings = unit_visit(vec![
+        visit_registered(),
+        visit_read("hh", Role::HouseholdOfficer, "S1", "written certificate"),
+        visit_read(
+            "ld",
+            Role::StationLeader,
+            "S1",
+            "approval of the certificate",
+        ),
+        visit_read("ins", Role::Inspector, "P", "inspection of S1"),
+    ]);
+    assert!(findings.is_empty(), "{findings:?}");
 }
 
 /// Returns a death certificate application with confirming evidence and a signed stub, ready
