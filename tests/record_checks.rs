@@ -573,6 +573,28 @@ async fn objection_extends_once_and_reverses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_results_reads_are_all_recorded() {
+    let mut server = TestServer::start().await;
+    add_inspector(&mut server).await;
+    let id = refused(&server).await;
+    let path = format!("/v1/record-checks/{id}/results?purpose=review");
+    let reads = (0..16).map(|index| {
+        let reader = if index % 2 == 0 { "hh" } else { "in" };
+        server.get(Some(reader), &path)
+    });
+
+    let answers = futures_util::future::join_all(reads).await;
+
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["record_found"], true);
+    }
+    let events = events_of(&server, &id).await;
+    assert_eq!(events.iter().filter(|e| *e == "ResultsRead").count(), 16);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_reads_are_restricted_and_recorded() {
     let mut server = TestServer::start().await;
     add_inspector(&mut server).await;
