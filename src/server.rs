@@ -7,6 +7,7 @@ use std::sync::Arc;
 use aggregates::application::ApplicationServices;
 use aggregates::policy::{Policy, PolicyBook, bundled};
 use anyhow::Context;
+use chrono::{Datelike, NaiveDate};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -38,7 +39,50 @@ pub fn load_policy(path: Option<&Path>) -> anyhow::Result<PolicyBook> {
     }
     .context("loading the policy failed")?;
     tracing::info!(version = policy.version, "policy loaded");
+    if let Some(warning) = calendar_coverage(&policy, crate::http::today_in_china()).warning {
+        tracing::warn!(version = policy.version, "{warning}");
+    }
     Ok(PolicyBook::new(policy))
+}
+
+/// Days before the working-day calendar ends from which the server warns. A promised date or
+/// an exchange deadline lies several working days after its start, and one past the calendar's
+/// last day is rejected with `calendar_year_not_covered`.
+pub const CALENDAR_NOTICE_DAYS: i64 = 60;
+
+/// How far the policy's working-day calendar reaches from today.
+#[derive(Debug, serde::Serialize)]
+pub struct CalendarCoverage {
+    /// The last day of the unbroken run of covered years from today; `None` when this year
+    /// itself is not covered.
+    pub covered_until: Option<NaiveDate>,
+    /// Days from today to `covered_until`.
+    pub days_left: Option<i64>,
+    /// Set when fewer than [`CALENDAR_NOTICE_DAYS`] remain: what stops working and the fix.
+    pub warning: Option<String>,
+}
+
+/// Tells how far the calendar of `policy` reaches from `today`, with a warning near its end.
+pub fn calendar_coverage(policy: &Policy, today: NaiveDate) -> CalendarCoverage {
+    let covered_until = policy.calendar.covered_until(today);
+    let days_left = covered_until.map(|until| (until - today).num_days());
+    let warning = match (covered_until, days_left) {
+        (Some(_), Some(days)) if days >= CALENDAR_NOTICE_DAYS => None,
+        (Some(until), _) => Some(format!(
+            "the working-day calendar ends on {until}: applications and exchange requests whose promised date or deadline falls after it are rejected with calendar_year_not_covered; add the State Council holiday notice for {} to the policy calendar (policy/holidays-cn.csv)",
+            until.year() + 1
+        )),
+        (None, _) => Some(format!(
+            "the working-day calendar does not cover {}: every application and exchange request is rejected with calendar_year_not_covered; add the State Council holiday notice for {} to the policy calendar (policy/holidays-cn.csv)",
+            today.year(),
+            today.year()
+        )),
+    };
+    CalendarCoverage {
+        covered_until,
+        days_left,
+        warning,
+    }
 }
 
 /// Settings of a running server beyond its database and policy.
@@ -203,4 +247,43 @@ async fn check_transaction_ids(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy::load(bundled::DOCUMENT, bundled::CALENDAR_CSV).expect("policy loads")
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().expect("valid date")
+    }
+
+    #[test]
+    fn calendar_far_from_its_end_has_no_warning() {
+        let coverage = calendar_coverage(&policy(), date("2026-06-01"));
+        assert_eq!(coverage.covered_until, Some(date("2026-12-31")));
+        assert_eq!(coverage.days_left, Some(213));
+        assert_eq!(coverage.warning, None);
+    }
+
+    #[test]
+    fn calendar_near_its_end_warns() {
+        let coverage = calendar_coverage(&policy(), date("2026-12-05"));
+        assert_eq!(coverage.days_left, Some(26));
+        let warning = coverage.warning.expect("a warning 26 days before the end");
+        assert!(warning.contains("ends on 2026-12-31"), "{warning}");
+        assert!(warning.contains("holiday notice for 2027"), "{warning}");
+    }
+
+    #[test]
+    fn calendar_past_its_end_warns() {
+        let coverage = calendar_coverage(&policy(), date("2027-01-04"));
+        assert_eq!(coverage.covered_until, None);
+        assert_eq!(coverage.days_left, None);
+        let warning = coverage.warning.expect("a warning past the end");
+        assert!(warning.contains("does not cover 2027"), "{warning}");
+    }
 }

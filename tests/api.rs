@@ -432,6 +432,19 @@ async fn openapi_and_health_are_served() {
     let (status, health) = server.get(None, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["database"], "ok");
+    // Whether the calendar warns depends on today's date; it must warn exactly when fewer
+    // than the notice days remain, or when this year is not covered at all.
+    let calendar = &health["calendar"];
+    let warns = match calendar["days_left"].as_i64() {
+        Some(days_left) => days_left < zhengming::server::CALENDAR_NOTICE_DAYS,
+        None => true,
+    };
+    assert_eq!(calendar["warning"].is_string(), warns, "{calendar}");
+    assert_eq!(
+        calendar["covered_until"].is_string(),
+        calendar["days_left"].is_i64(),
+        "{calendar}"
+    );
     server.stop().await;
 }
 

@@ -92,6 +92,20 @@ impl WorkingDayCalendar {
         self.years.iter().copied()
     }
 
+    /// Returns the last day the calendar covers without a gap from `today`: December 31 of the
+    /// last year of the unbroken run of covered years that contains `today`. `None` when the
+    /// year of `today` is not covered.
+    pub fn covered_until(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let mut year = today.year();
+        if !self.years.contains(&year) {
+            return None;
+        }
+        while self.years.contains(&(year + 1)) {
+            year += 1;
+        }
+        NaiveDate::from_ymd_opt(year, 12, 31)
+    }
+
     /// Tells whether `date` is a working day.
     ///
     /// # Errors
@@ -315,6 +329,29 @@ mod tests {
         );
         // Five working days from 2026-12-30 run into 2027.
         assert_eq!(calendar.add_working_days(date("2026-12-30"), 5), Err(error));
+    }
+
+    #[test]
+    fn covered_until_is_end_of_unbroken_run() {
+        let calendar = calendar();
+        assert_eq!(
+            calendar.covered_until(date("2026-12-05")),
+            Some(date("2026-12-31"))
+        );
+        assert_eq!(
+            calendar.covered_until(date("2015-01-01")),
+            Some(date("2026-12-31"))
+        );
+        assert_eq!(calendar.covered_until(date("2027-01-01")), None);
+
+        let gap = WorkingDayCalendar::from_csv_str(
+            "date,kind,name\n2024-01-01,holiday,New Year\n2026-01-01,holiday,New Year\n",
+        )
+        .expect("calendar loads");
+        assert_eq!(
+            gap.covered_until(date("2024-06-01")),
+            Some(date("2024-12-31"))
+        );
     }
 
     #[test]

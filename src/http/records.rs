@@ -291,7 +291,7 @@ pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions; the last day of the working-day calendar, with a warning when fewer than 60 days remain"), (status = 503, description = "database unreachable")))]
 pub async fn health(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
@@ -315,6 +315,8 @@ pub async fn health(
     } else {
         "ok"
     };
+    let policy = state.applications.services().policies.current();
+    let calendar = crate::server::calendar_coverage(policy, super::today_in_china());
     match lags.await {
         Ok((applications, supervision, inspections)) => (
             axum::http::StatusCode::OK,
@@ -322,6 +324,7 @@ pub async fn health(
                 "status": status,
                 "database": "ok",
                 "ledger": ledger,
+                "calendar": calendar,
                 "projections": {
                     "applications": {"checkpoint": applications.checkpoint.global_position, "head": applications.head, "lag": applications.behind},
                     "supervision": {"checkpoint": supervision.checkpoint.global_position, "head": supervision.head, "lag": supervision.behind},
