@@ -9,7 +9,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked};
+use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked, lock_aggregate};
 
 /// Loads an aggregate from its events, handles a command and commits the events, returning
 /// the state the command produced.
@@ -48,6 +48,7 @@ where
         command: A::Command,
         mut metadata: HashMap<String, String>,
     ) -> Result<A, AggregateError<ApplicationError>> {
+        let _turn = lock_aggregate(A::TYPE, id).await;
         let (mut context, head) = self.load_verified(id).await?;
         metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
         let sink = EventSink::default();

@@ -2,6 +2,7 @@
 //! aggregate's hash chain before it is written.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, Weak};
 
 use aggregates::application::{
     Application, ApplicationCommand, ApplicationError, ApplicationServices,
@@ -16,6 +17,7 @@ use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
 use sqlx::PgPool;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// The command side of applications: loads an aggregate from its events, handles a command
 /// and commits the resulting events.
@@ -65,6 +67,7 @@ impl ApplicationStore {
         command: ApplicationCommand,
         mut metadata: HashMap<String, String>,
     ) -> Result<Application, CommandError> {
+        let _turn = lock_aggregate(Application::TYPE, id).await;
         let (context, head) = self.load_verified(id).await?;
         let mut context = context;
         let sink = EventSink::default();
@@ -165,6 +168,38 @@ fn apply_events<A: Aggregate>(
         context.aggregate.apply(envelope.payload);
     }
     Ok((context, head))
+}
+
+/// Aggregate type and id.
+type AggregateKey = (String, String);
+
+/// Waits until no other command of this process is running on aggregate `id` of
+/// `aggregate_type`, and returns the guard that lets others wait in turn.
+///
+/// Two commands on one aggregate that overlap both load the same head, and the second append
+/// fails as a conflict. Queued here, each one loads the head the previous one wrote, so
+/// commands of one server never collide. Commands from two server processes on the same
+/// database still can, and the later one is then refused as a conflict. On the embedded
+/// database, 16 overlapping reads of one record's results, each an append, left its single
+/// connection hanging without this queue.
+pub(crate) async fn lock_aggregate(aggregate_type: &str, id: &str) -> OwnedMutexGuard<()> {
+    static LOCKS: LazyLock<std::sync::Mutex<HashMap<AggregateKey, Weak<Mutex<()>>>>> =
+        LazyLock::new(Default::default);
+    let lock = {
+        let mut locks = LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only aggregates with a command in flight keep an entry.
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        let key = (aggregate_type.to_string(), id.to_string());
+        match locks.get(&key).and_then(Weak::upgrade) {
+            Some(lock) => lock,
+            None => {
+                let lock = Arc::new(Mutex::new(()));
+                locks.insert(key, Arc::downgrade(&lock));
+                lock
+            }
+        }
+    };
+    lock.lock_owned().await
 }
 
 /// Metadata key that carries the hash of the aggregate's last event from the command's load to

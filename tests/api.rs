@@ -432,7 +432,7 @@ async fn openapi_and_health_are_served() {
     let (status, health) = server.get(None, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["database"], "ok");
-    // Whether the calendar warns depends on today's date; it must warn exactly when fewer
+    // Whether the calendar warns depends on today's date. It must warn exactly when fewer
     // than the notice days remain, or when this year is not covered at all.
     let calendar = &health["calendar"];
     let warns = match calendar["days_left"].as_i64() {
@@ -578,5 +578,30 @@ async fn bearer_scheme_revocation_and_methods() {
     let body: serde_json::Value = response.json().await.expect("JSON error body");
     assert_eq!(body["error"]["code"], "method_not_allowed");
     assert_eq!(server.event_count().await, 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_commands_on_one_application_all_land() {
+    let server = TestServer::start().await;
+    let id = server.submit("hh", kinship_request()).await;
+    let before = server.event_count().await;
+    let path = format!("/v1/applications/{id}/evidence");
+    let checks = (0..8).map(|index| {
+        let body = json!({"source": "household_archives", "reference": format!("A-{index}"), "result": "confirmed"});
+        server.post("hh", &path, body)
+    });
+
+    let answers = futures_util::future::join_all(checks).await;
+
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(server.event_count().await, before + 8);
+    let (status, history) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}/history"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(history["chain_verified"], true, "{history}");
     server.stop().await;
 }

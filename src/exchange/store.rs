@@ -15,7 +15,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked};
+use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked, lock_aggregate};
 
 /// A command on an exchange aggregate that failed: a rule, a concurrent append, or storage.
 pub type ExchangeCommandError = AggregateError<ExchangeError>;
@@ -51,6 +51,7 @@ where
         command: A::Command,
         mut metadata: HashMap<String, String>,
     ) -> Result<A, ExchangeCommandError> {
+        let _turn = lock_aggregate(A::TYPE, id).await;
         let (mut context, head) = self.load_verified(id).await?;
         metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
         let sink = EventSink::default();

@@ -258,49 +258,6 @@ where
     }
 }
 
-/// How long a read of results keeps retrying after colliding with other appends to its case.
-const READ_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Executes a command that records a read of criminal-record results.
-///
-/// Every read appends to the case's chain, so officers reading one case at the same moment
-/// collide, and all but one append fail as concurrent. A read depends on no state that another
-/// read changes, so a collided read is retried on the new head. Each retry waits a random
-/// pause whose ceiling doubles, from 2 ms up to 64 ms, until the read is recorded or the
-/// budget is spent.
-pub(crate) async fn execute_read<A>(
-    state: &AppState,
-    id: &str,
-    command: A::Command,
-    actor: &Actor,
-    request_id: &RequestId,
-) -> ApiResult<A>
-where
-    A: Aggregate<Error = ApplicationError, Services = aggregates::application::ApplicationServices>
-        + Clone,
-    A::Command: Clone,
-{
-    let started = std::time::Instant::now();
-    let mut attempt = 0;
-    loop {
-        let result = execute::<A>(state, id, command.clone(), actor, request_id).await;
-        let collided = matches!(
-            &result,
-            Err(ApiError::Conflict {
-                code: "concurrent_modification",
-                ..
-            })
-        );
-        if !collided || started.elapsed() >= READ_RETRY_BUDGET {
-            return result;
-        }
-        attempt += 1;
-        let ceiling = 1u64 << attempt.min(6);
-        let pause = rand::random_range(1..=ceiling);
-        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-    }
-}
-
 async fn run(
     state: &AppState,
     id: &str,
@@ -554,7 +511,7 @@ pub async fn results(
         actor: actor.clone(),
         purpose: purpose.clone(),
     });
-    let check = execute_read::<RecordCheck>(&state, &id, command, &actor, &request_id)
+    let check = execute::<RecordCheck>(&state, &id, command, &actor, &request_id)
         .await
         .map_err(|error| match error {
             ApiError::Application(ApplicationError::NotFound) => ApiError::NotFound {

@@ -22,7 +22,7 @@ use super::applications::{PersonBody, new_certificate_number};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_check_notices::ResultsReadEntry;
-use super::record_checks::{ResultsQuery, code_of, execute, execute_read, store_of};
+use super::record_checks::{ResultsQuery, code_of, execute, store_of};
 use super::{ApiJson, AppState, RequestId};
 
 /// The visiting unit.
@@ -378,7 +378,7 @@ pub async fn results(
         actor: actor.clone(),
         purpose: purpose.clone(),
     });
-    let visit = execute_read::<UnitVisit>(&state, &id, command, &actor, &request_id)
+    let visit = execute::<UnitVisit>(&state, &id, command, &actor, &request_id)
         .await
         .map_err(|error| match error {
             ApiError::Application(ApplicationError::NotFound) => not_found(),
