@@ -138,6 +138,33 @@ async fn stopping_server_seals_and_exports_checkpoint() {
     assert_eq!(report.events, 9);
     assert_eq!(report.chains, 3);
     assert_eq!(report.sealed, 8);
+    // The ninth event is the checkpoint's own record, which only a later checkpoint can cover.
+    assert!(
+        report.notes.contains(
+            &"1 newest event is the ledger's own checkpoint record, which the next checkpoint covers; every other event is covered".to_string()
+        ),
+        "{:?}",
+        report.notes
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsealed_station_work_is_noted() {
+    let server = TestServer::start().await;
+    four_events(&server).await;
+
+    let report = audit_against(&server, None).await;
+
+    assert_eq!(report.first_damage, None, "{report:?}");
+    assert_eq!(report.sealed, 0);
+    assert!(
+        report.notes.contains(
+            &"4 newest events are not covered by a checkpoint yet (4 of them outside the ledger's own records); their chains were checked".to_string()
+        ),
+        "{:?}",
+        report.notes
+    );
     server.stop().await;
 }
 
@@ -517,6 +544,16 @@ async fn failing_sealer_shows_in_health() {
     let (_, health) = server.get(None, "/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["ledger"]["sealing"], "ok");
+    let counted = |health: &Value| {
+        let count = |key: &str| health["ledger"][key].as_i64().expect("a count");
+        (count("sealed_events"), count("unsealed_events"))
+    };
+    let (sealed, unsealed) = counted(&health);
+    assert_eq!(sealed + unsealed, server.event_count().await, "{health}");
+    assert!(
+        unsealed >= 4,
+        "the four new events wait for the hourly round: {health}"
+    );
     server.stop_server().await;
     // An event whose hash does not match its content is never sealed.
     let mut forged = events_of(&server, &first).await.remove(0);
@@ -549,6 +586,13 @@ async fn failing_sealer_shows_in_health() {
     assert_eq!(health["ledger"]["sealing"], "failing", "{health}");
     let error = health["ledger"]["error"].as_str().expect("error text");
     assert!(error.contains("cannot be sealed"), "{error}");
+    let (sealed, unsealed) = counted(&health);
+    assert!(
+        sealed >= 4,
+        "the final round of the first run sealed its events: {health}"
+    );
+    assert!(unsealed >= 1, "the forged event stays unsealed: {health}");
+    assert_eq!(sealed + unsealed, server.event_count().await, "{health}");
     server.stop().await;
 }
 

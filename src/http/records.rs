@@ -291,7 +291,17 @@ pub async fn policy(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions; the last day of the working-day calendar, with a warning when fewer than 60 days remain"), (status = 503, description = "database unreachable")))]
+/// Adds the counts of sealed and unsealed events to the sealer's state.
+fn with_progress(
+    mut ledger: serde_json::Value,
+    progress: crate::ledger::records::SealingProgress,
+) -> serde_json::Value {
+    ledger["sealed_events"] = progress.sealed_events.into();
+    ledger["unsealed_events"] = progress.unsealed_events.into();
+    ledger
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions; the events sealed and not yet sealed (counted up to 100,000); the last day of the working-day calendar, with a warning when fewer than 60 days remain"), (status = 503, description = "database unreachable")))]
 pub async fn health(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
@@ -299,7 +309,8 @@ pub async fn health(
         let applications = projections::projector::lag(&state.pool).await?;
         let supervision = projections::supervision::lag(&state.pool).await?;
         let inspections = projections::inspection::lag(&state.pool).await?;
-        Ok::<_, sqlx::Error>((applications, supervision, inspections))
+        let sealing = crate::ledger::records::sealing_progress(&state.pool).await?;
+        Ok::<_, sqlx::Error>((applications, supervision, inspections, sealing))
     };
     // A sealer that fails leaves new events outside every checkpoint: the server still serves,
     // but reports itself degraded so that monitoring raises it.
@@ -318,12 +329,12 @@ pub async fn health(
     let policy = state.applications.services().policies.current();
     let calendar = crate::server::calendar_coverage(policy, super::today_in_china());
     match lags.await {
-        Ok((applications, supervision, inspections)) => (
+        Ok((applications, supervision, inspections, sealing)) => (
             axum::http::StatusCode::OK,
             Json(serde_json::json!({
                 "status": status,
                 "database": "ok",
-                "ledger": ledger,
+                "ledger": with_progress(ledger, sealing),
                 "calendar": calendar,
                 "projections": {
                     "applications": {"checkpoint": applications.checkpoint.global_position, "head": applications.head, "lag": applications.behind},

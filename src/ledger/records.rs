@@ -52,3 +52,50 @@ pub async fn database_checkpoints(pool: &PgPool) -> anyhow::Result<Vec<Checkpoin
     .context("reading the ledger's checkpoints failed")?;
     payloads.iter().map(checkpoint_from_payload).collect()
 }
+
+/// How far sealing has come: the events with a leaf, and the committed events after the last
+/// leaf in commit order (counted up to [`UNSEALED_COUNTED`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SealingProgress {
+    pub sealed_events: i64,
+    pub unsealed_events: i64,
+}
+
+/// Most unsealed events [`sealing_progress`] counts, so that a health check stays cheap on a
+/// log that has not been sealed for a long time.
+pub const UNSEALED_COUNTED: i64 = 100_000;
+
+/// Reads how far sealing has come.
+///
+/// # Errors
+/// Fails on a database error.
+pub async fn sealing_progress(pool: &PgPool) -> sqlx::Result<SealingProgress> {
+    let last: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT l.leaf_index, e.transaction_id, e.global_position
+           FROM ledger_leaves l JOIN events e ON e.global_position = l.global_position
+          ORDER BY l.leaf_index DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    // Before the first leaf every event is unsealed, so the count starts below any place.
+    let (sealed_events, after) = match last {
+        Some((leaf_index, transaction_id, position)) => {
+            (leaf_index + 1, (transaction_id, position))
+        }
+        None => (0, (i64::MIN, i64::MIN)),
+    };
+    let unsealed_events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1, $2) LIMIT $3
+         ) unsealed",
+    )
+    .bind(after.0)
+    .bind(after.1)
+    .bind(UNSEALED_COUNTED)
+    .fetch_one(pool)
+    .await?;
+    Ok(SealingProgress {
+        sealed_events,
+        unsealed_events,
+    })
+}
