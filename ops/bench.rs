@@ -433,8 +433,6 @@ async fn send(
     Ok(answer)
 }
 
-/// Appends `count` two-event commits, each to a new aggregate (`{label}-{first}` onwards), on
-/// `concurrency` tasks, and returns the seconds they took.
 /// Times `appends` two-event appends through the chained repository and as many through the
 /// plain postgres-es repository, twice: once as the plain side of the cost, once as a control
 /// that shows how far two identical runs differ on this machine. The three run in rounds whose
@@ -486,8 +484,9 @@ async fn time_chain_cost(
     Ok(cost)
 }
 
-/// Appends events `first..first + count` through `repository` from `concurrency` clients, each
-/// taking the next append as soon as its last one committed; returns the seconds taken.
+/// Appends `count` two-event commits through `repository`, each to a new aggregate
+/// (`{label}-{first}` onwards), and returns the seconds taken. Each of the `concurrency`
+/// clients takes the next append as soon as its last one committed.
 async fn time_appends<R: PersistedEventRepository + 'static>(
     repository: &R,
     label: &str,

@@ -66,16 +66,21 @@ pub struct CalendarCoverage {
 pub fn calendar_coverage(policy: &Policy, today: NaiveDate) -> CalendarCoverage {
     let covered_until = policy.calendar.covered_until(today);
     let days_left = covered_until.map(|until| (until - today).num_days());
+    let fix = |year: i32| {
+        format!(
+            "add the State Council holiday notice for {year} to the policy calendar (policy/holidays-cn.csv)"
+        )
+    };
     let warning = match (covered_until, days_left) {
         (Some(_), Some(days)) if days >= CALENDAR_NOTICE_DAYS => None,
         (Some(until), _) => Some(format!(
-            "the working-day calendar ends on {until}: applications and exchange requests whose promised date or deadline falls after it are rejected with calendar_year_not_covered; add the State Council holiday notice for {} to the policy calendar (policy/holidays-cn.csv)",
-            until.year() + 1
+            "the working-day calendar ends on {until}: applications and exchange requests whose promised date or deadline falls after it are rejected with calendar_year_not_covered; {}",
+            fix(until.year() + 1)
         )),
         (None, _) => Some(format!(
-            "the working-day calendar does not cover {}: every application and exchange request is rejected with calendar_year_not_covered; add the State Council holiday notice for {} to the policy calendar (policy/holidays-cn.csv)",
+            "the working-day calendar does not cover {}: every application and exchange request is rejected with calendar_year_not_covered; {}",
             today.year(),
-            today.year()
+            fix(today.year())
         )),
     };
     CalendarCoverage {
