@@ -615,6 +615,10 @@ async fn results_reads_are_restricted_and_recorded() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["field"], "purpose");
+    let (status, body) = server.get(Some("in"), &results("review%00")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_text");
+    assert_eq!(body["error"]["field"], "purpose");
     assert_eq!(
         server.event_count().await,
         before,

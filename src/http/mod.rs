@@ -438,17 +438,30 @@ where
             .await
             .map_err(JsonRejection::from)?;
         if let Some(field) = field_with_nul(&bytes) {
-            return Err(ApiError::BadRequest {
-                status: axum::http::StatusCode::BAD_REQUEST,
-                code: "invalid_text",
-                message: format!(
-                    "{field} contains the NUL character (\\u0000), which no record may hold; remove it"
-                ),
-                field: Some(field),
-            });
+            return Err(nul_rejected(field));
         }
         let Json(value) = Json::<T>::from_bytes(&bytes)?;
         Ok(ApiJson(value))
+    }
+}
+
+/// Rejects `text`, a value from the query string, when it contains the NUL character, which
+/// the events table cannot store; the error names `field`.
+pub(crate) fn reject_nul(field: &str, text: &str) -> error::ApiResult<()> {
+    if text.contains('\0') {
+        return Err(nul_rejected(field.to_string()));
+    }
+    Ok(())
+}
+
+fn nul_rejected(field: String) -> ApiError {
+    ApiError::BadRequest {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        code: "invalid_text",
+        message: format!(
+            "{field} contains the NUL character (\\u0000), which no record may hold; remove it"
+        ),
+        field: Some(field),
     }
 }
 

@@ -505,6 +505,7 @@ pub async fn results(
     Query(query): Query<ResultsQuery>,
 ) -> ApiResult<Json<ResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
+    super::reject_nul("purpose", &purpose)?;
     // The read is an event: it is committed before any result leaves the server, and a read
     // that is not allowed records nothing.
     let command = RecordCheckCommand::ReadResults(ReadResults {

@@ -360,6 +360,7 @@ pub async fn results(
     Query(query): Query<ResultsQuery>,
 ) -> ApiResult<Json<VisitResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
+    super::reject_nul("purpose", &purpose)?;
     // Check that findings exist before recording a read of them.
     let visit = store_of::<UnitVisit>(&state).load(&id).await?;
     let Some(visit) = visit else {
