@@ -39,15 +39,13 @@ pub fn load_policy(path: Option<&Path>) -> anyhow::Result<PolicyBook> {
     }
     .context("loading the policy failed")?;
     tracing::info!(version = policy.version, "policy loaded");
-    if let Some(warning) = calendar_coverage(&policy, crate::http::today_in_china()).warning {
-        tracing::warn!(version = policy.version, "{warning}");
-    }
     Ok(PolicyBook::new(policy))
 }
 
 /// Days before the working-day calendar ends from which the server warns. A promised date or
 /// an exchange deadline lies several working days after its start, and one past the calendar's
-/// last day is rejected with `calendar_year_not_covered`.
+/// last day is refused (`date_outside_calendar` for applications and record checks,
+/// `calendar_year_not_covered` for exchange requests).
 pub const CALENDAR_NOTICE_DAYS: i64 = 60;
 
 /// How far the policy's working-day calendar reaches from today.
@@ -74,11 +72,11 @@ pub fn calendar_coverage(policy: &Policy, today: NaiveDate) -> CalendarCoverage 
     let warning = match (covered_until, days_left) {
         (Some(_), Some(days)) if days >= CALENDAR_NOTICE_DAYS => None,
         (Some(until), _) => Some(format!(
-            "the working-day calendar ends on {until}: applications and exchange requests whose promised date or deadline falls after it are rejected with calendar_year_not_covered; {}",
+            "the working-day calendar ends on {until}: applications, record checks and exchange requests whose promised date or deadline falls after it are refused (date_outside_calendar, calendar_year_not_covered); {}",
             fix(until.year() + 1)
         )),
         (None, _) => Some(format!(
-            "the working-day calendar does not cover {}: every application and exchange request is rejected with calendar_year_not_covered; {}",
+            "the working-day calendar does not cover {}: every application, record check and exchange request is refused (date_outside_calendar, calendar_year_not_covered); {}",
             today.year(),
             fix(today.year())
         )),
@@ -151,6 +149,10 @@ impl RunningServer {
         options: ServerOptions,
     ) -> anyhow::Result<RunningServer> {
         check_transaction_ids(&database.pool).await?;
+        let policy = policies.current();
+        if let Some(warning) = calendar_coverage(policy, http::today_in_china()).warning {
+            tracing::warn!(version = policy.version, "{warning}");
+        }
         // Check the ledger before binding, so that a restored old backup never serves.
         let sealer = match options.ledger {
             Some(settings) => Some(Sealer::open(&database.pool, settings).await?),

@@ -301,7 +301,7 @@ fn with_progress(
     ledger
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails; the lag of each projection in log positions; the events sealed and not yet sealed (counted up to 100,000); the last day of the working-day calendar, with a warning when fewer than 60 days remain"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "server and database are up: status ok, or degraded while the ledger sealer fails or the working-day calendar does not cover today; the lag of each projection in log positions; the events sealed and not yet sealed (counted up to 100,000); the last day of the working-day calendar, with a warning when fewer than 60 days remain"), (status = 503, description = "database unreachable")))]
 pub async fn health(
     State(state): State<AppState>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
@@ -310,7 +310,7 @@ pub async fn health(
         let supervision = projections::supervision::lag(&state.pool).await?;
         let inspections = projections::inspection::lag(&state.pool).await?;
         let sealing = crate::ledger::records::sealing_progress(&state.pool).await?;
-        Ok::<_, sqlx::Error>((applications, supervision, inspections, sealing))
+        Ok::<_, anyhow::Error>((applications, supervision, inspections, sealing))
     };
     // A sealer that fails leaves new events outside every checkpoint: the server still serves,
     // but reports itself degraded so that monitoring raises it.
@@ -321,13 +321,14 @@ pub async fn health(
             Some(error) => serde_json::json!({"sealing": "failing", "error": error}),
         },
     };
-    let status = if ledger["sealing"] == "failing" {
+    let policy = state.applications.services().policies.current();
+    let calendar = crate::server::calendar_coverage(policy, super::today_in_china());
+    // A calendar that does not cover today refuses every application: also degraded.
+    let status = if ledger["sealing"] == "failing" || calendar.covered_until.is_none() {
         "degraded"
     } else {
         "ok"
     };
-    let policy = state.applications.services().policies.current();
-    let calendar = crate::server::calendar_coverage(policy, super::today_in_china());
     match lags.await {
         Ok((applications, supervision, inspections, sealing)) => (
             axum::http::StatusCode::OK,

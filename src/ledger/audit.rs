@@ -260,16 +260,32 @@ async fn unsealed_note(pool: &PgPool, positions: &[i64]) -> anyhow::Result<Strin
     .fetch_one(pool)
     .await
     .context("reading the events outside every checkpoint failed")?;
+
     let records = if count == 1 {
         "the ledger's own checkpoint record, which the next checkpoint covers"
     } else {
         "the ledger's own checkpoint records, which the next checkpoint covers"
     };
-    Ok(if others == 0 {
-        format!("{events} {records}; every other event is covered")
+    if others == 0 {
+        return Ok(format!("{events} {records}; every other event is covered"));
+    }
+
+    let checked = if count == 1 {
+        "its chain was checked"
+    } else {
+        "their chains were checked"
+    };
+    let checkpoint_records = count - others as u64;
+    Ok(if checkpoint_records == 0 {
+        format!("{events} not covered by a checkpoint yet; {checked}")
     } else {
         format!(
-            "{events} not covered by a checkpoint yet ({others} of them outside the ledger's own records); their chains were checked"
+            "{events} not covered by a checkpoint yet, {} among them; {checked}",
+            plural(
+                checkpoint_records,
+                "checkpoint record",
+                "checkpoint records"
+            )
         )
     })
 }

@@ -53,8 +53,10 @@ pub async fn database_checkpoints(pool: &PgPool) -> anyhow::Result<Vec<Checkpoin
     payloads.iter().map(checkpoint_from_payload).collect()
 }
 
-/// How far sealing has come: the events with a leaf, and the committed events after the last
-/// leaf in commit order (counted up to [`UNSEALED_COUNTED`]).
+/// How far sealing has come, as `verify` counts it: the events the newest signed checkpoint
+/// covers, and the committed events after them in commit order (counted up to
+/// [`UNSEALED_COUNTED`]). The newest checkpoint's own record is always among the latter until
+/// the next checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SealingProgress {
     pub sealed_events: i64,
@@ -68,22 +70,37 @@ pub const UNSEALED_COUNTED: i64 = 100_000;
 /// Reads how far sealing has come.
 ///
 /// # Errors
-/// Fails on a database error.
-pub async fn sealing_progress(pool: &PgPool) -> sqlx::Result<SealingProgress> {
-    let last: Option<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT l.leaf_index, e.transaction_id, e.global_position
-           FROM ledger_leaves l JOIN events e ON e.global_position = l.global_position
-          ORDER BY l.leaf_index DESC LIMIT 1",
+/// Fails on a database error or a newest checkpoint record that does not decode.
+pub async fn sealing_progress(pool: &PgPool) -> anyhow::Result<SealingProgress> {
+    let newest: Option<serde_json::Value> = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence DESC LIMIT 1",
     )
+    .bind(Ledger::TYPE)
+    .bind(LEDGER_ID)
     .fetch_optional(pool)
     .await?;
-    // Before the first leaf every event is unsealed, so the count starts below any place.
-    let (sealed_events, after) = match last {
-        Some((leaf_index, transaction_id, position)) => {
-            (leaf_index + 1, (transaction_id, position))
-        }
-        None => (0, (i64::MIN, i64::MIN)),
+    let sealed_events = match &newest {
+        Some(payload) => checkpoint_from_payload(payload)?.tree_size as i64,
+        None => 0,
     };
+
+    // The place of the last covered event in commit order; before any checkpoint, every event
+    // counts, so the place lies below all of them.
+    let after: (i64, i64) = if sealed_events == 0 {
+        (i64::MIN, i64::MIN)
+    } else {
+        sqlx::query_as(
+            "SELECT e.transaction_id, e.global_position
+               FROM ledger_leaves l JOIN events e ON e.global_position = l.global_position
+              WHERE l.leaf_index = $1",
+        )
+        .bind(sealed_events - 1)
+        .fetch_one(pool)
+        .await
+        .context("the newest checkpoint's last leaf is missing")?
+    };
+
     let unsealed_events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (
              SELECT 1 FROM events WHERE (transaction_id, global_position) > ($1, $2) LIMIT $3
