@@ -44,7 +44,7 @@ pub fn load_policy(path: Option<&Path>) -> anyhow::Result<PolicyBook> {
 
 /// Days before the working-day calendar ends from which the server warns. A promised date or
 /// an exchange deadline lies several working days after its start, and one past the calendar's
-/// last day is refused (`date_outside_calendar` for applications and record checks,
+/// last day is rejected (`date_outside_calendar` for applications and record checks,
 /// `calendar_year_not_covered` for exchange requests).
 pub const CALENDAR_NOTICE_DAYS: i64 = 60;
 
@@ -56,11 +56,12 @@ pub struct CalendarCoverage {
     pub covered_until: Option<NaiveDate>,
     /// Days from today to `covered_until`.
     pub days_left: Option<i64>,
-    /// Set when fewer than [`CALENDAR_NOTICE_DAYS`] remain: what stops working and the fix.
+    /// A warning, present when fewer than [`CALENDAR_NOTICE_DAYS`] remain: what stops working
+    /// and the fix.
     pub warning: Option<String>,
 }
 
-/// Tells how far the calendar of `policy` reaches from `today`, with a warning near its end.
+/// Returns how far the calendar of `policy` reaches from `today`, with a warning near its end.
 pub fn calendar_coverage(policy: &Policy, today: NaiveDate) -> CalendarCoverage {
     let covered_until = policy.calendar.covered_until(today);
     let days_left = covered_until.map(|until| (until - today).num_days());
@@ -72,11 +73,11 @@ pub fn calendar_coverage(policy: &Policy, today: NaiveDate) -> CalendarCoverage 
     let warning = match (covered_until, days_left) {
         (Some(_), Some(days)) if days >= CALENDAR_NOTICE_DAYS => None,
         (Some(until), _) => Some(format!(
-            "the working-day calendar ends on {until}: applications, record checks and exchange requests whose promised date or deadline falls after it are refused (date_outside_calendar, calendar_year_not_covered); {}",
+            "the working-day calendar ends on {until}: applications, record checks and exchange requests whose promised date or deadline falls after it are rejected (date_outside_calendar, calendar_year_not_covered); {}",
             fix(until.year() + 1)
         )),
         (None, _) => Some(format!(
-            "the working-day calendar does not cover {}: every application, record check and exchange request is refused (date_outside_calendar, calendar_year_not_covered); {}",
+            "the working-day calendar does not cover {}: every application, record check and exchange request is rejected (date_outside_calendar, calendar_year_not_covered); {}",
             today.year(),
             fix(today.year())
         )),

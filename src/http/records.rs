@@ -345,7 +345,7 @@ pub async fn health(
             })),
         ),
         Err(error) => {
-            tracing::error!(cause = ?error, "health check: database unreachable");
+            tracing::error!(cause = ?error, "health check failed: reading the database failed");
             (
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "degraded", "database": "unreachable"})),

@@ -237,8 +237,8 @@ pub async fn audit(
     Ok(report)
 }
 
-/// Most events outside every checkpoint that the note examines for the ledger's own
-/// checkpoint records; beyond it the note only counts them.
+/// Maximum number of events outside every checkpoint that the note examines for checkpoint
+/// records. Beyond it, the note only counts them.
 const UNSEALED_EXAMINED: usize = 10_000;
 
 /// Describes the newest events that no checkpoint covers yet. A checkpoint is itself an event

@@ -63,11 +63,11 @@ pub struct SealingProgress {
     pub unsealed_events: i64,
 }
 
-/// Most unsealed events [`sealing_progress`] counts, so that a health check stays cheap on a
-/// log that has not been sealed for a long time.
+/// Maximum number of unsealed events that [`sealing_progress`] counts, so that a health check
+/// stays cheap on a log that has not been sealed for a long time.
 pub const UNSEALED_COUNTED: i64 = 100_000;
 
-/// Reads how far sealing has come.
+/// Returns how far sealing has come.
 ///
 /// # Errors
 /// Fails on a database error or a newest checkpoint record that does not decode.

@@ -874,8 +874,13 @@ pub fn detect_record_check(
                 role,
                 station,
             };
-            let case = (case.station.as_str(), case.handling_officer.as_str());
-            detected.findings = read_findings(case, reader, &purpose, context);
+            detected.findings = read_findings(
+                &case.station,
+                &case.handling_officer,
+                reader,
+                &purpose,
+                context,
+            );
         }
         RecordCheckEvent::SourceChecked { .. }
         | RecordCheckEvent::SourceRechecked { .. }
@@ -936,8 +941,13 @@ pub fn detect_unit_visit(
                 role,
                 station,
             };
-            let case = (case.station.as_str(), case.handling_officer.as_str());
-            detected.findings = read_findings(case, reader, &purpose, context);
+            detected.findings = read_findings(
+                &case.station,
+                &case.handling_officer,
+                reader,
+                &purpose,
+                context,
+            );
         }
         UnitVisitEvent::VisitRefused { .. }
         | UnitVisitEvent::VisitChecked { .. }
@@ -948,9 +958,10 @@ pub fn detect_unit_visit(
 }
 
 /// Returns the findings of one read of criminal-record results in a case of `station` handled
-/// by `handler`: no purpose stated, and a reader the access rule of the results does not admit.
+/// by `handler`: no purpose stated, and a reader that the results' access rule rejects.
 fn read_findings(
-    (station, handler): (&str, &str),
+    station: &str,
+    handler: &str,
     reader: Actor,
     purpose: &str,
     context: &EventContext,
@@ -969,7 +980,7 @@ fn read_findings(
         findings.push(Finding {
             rule: Rule::ReadOutsideCase,
             detail: format!(
-                "criminal-record results of station {station} were read by {} of station {}, who neither handles the case nor leads that station nor inspects",
+                "criminal-record results of station {station} were read by a {} of station {}, who does not handle the case, lead that station or inspect",
                 reader.role.code(),
                 reader.station
             ),
