@@ -42,7 +42,12 @@ async fn kinship_certificate_is_issued_and_checkable() {
         .expect("number")
         .to_string();
 
-    let (status, history) = server.get(Some("hh"), &format!("{base}/history")).await;
+    let (status, history) = server
+        .get(
+            Some("hh"),
+            &format!("{base}/history?purpose=issued+certificate+check"),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(history["chain_verified"], true);
     let events = history["events"].as_array().expect("events");
@@ -414,6 +419,69 @@ async fn refusal_notice_explains_and_refers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_read_needs_a_purpose_and_is_recorded() {
+    let server = TestServer::start().await;
+    let id = server.submit("hh", kinship_request()).await;
+    let history = format!("/v1/applications/{id}/history");
+    let before = server.event_count().await;
+    let too_long = format!("?purpose={}", "x".repeat(501));
+    for (query, status, code) in [
+        ("", StatusCode::BAD_REQUEST, "missing_field"),
+        ("?purpose=+", StatusCode::BAD_REQUEST, "missing_field"),
+        ("?purpose=a%00b", StatusCode::BAD_REQUEST, "invalid_text"),
+        (&too_long, StatusCode::BAD_REQUEST, "field_too_long"),
+    ] {
+        let (answer_status, answer) = server.get(Some("hh"), &format!("{history}{query}")).await;
+        assert_eq!(answer_status, status, "{query}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{query}: {answer}");
+        assert_eq!(answer["error"]["field"], "purpose", "{query}: {answer}");
+    }
+    // Another station's officer learns nothing, not even that the application exists.
+    let (status, answer) = server
+        .get(Some("hh9"), &format!("{history}?purpose=curious"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(
+        server.event_count().await,
+        before,
+        "refused reads record nothing"
+    );
+
+    let (status, answer) = server
+        .get(
+            Some("hh"),
+            &format!("{history}?purpose=applicant+asks+for+a+copy"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["read_by"], "hh");
+    assert_eq!(answer["read_purpose"], "applicant asks for a copy");
+    // The read is on its own chain: the application's history is unchanged.
+    assert_eq!(answer["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(server.event_count().await, before + 1);
+    let (payload, actor): (serde_json::Value, Option<String>) = sqlx::query_as(
+        "SELECT payload, metadata->>'actor' FROM events
+          WHERE aggregate_type = 'application_reads' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(server.pool())
+    .await
+    .expect("the read is recorded");
+    assert_eq!(actor.as_deref(), Some("hh"));
+    assert_eq!(
+        payload["ApplicationRead"],
+        json!({"reader": "hh", "role": "household_officer", "station": "S1",
+               "case_station": "S1", "view": "history", "purpose": "applicant asks for a copy"})
+    );
+    let (status, reads) = server.get(Some("ld"), "/v1/record-reads?reader=hh").await;
+    assert_eq!(status, StatusCode::OK, "{reads}");
+    assert_eq!(reads[0]["case_type"], "application", "{reads}");
+    assert_eq!(reads[0]["case_id"], id.as_str());
+    assert_eq!(reads[0]["case_station"], "S1");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_and_health_are_served() {
     let server = TestServer::start().await;
     let (status, document) = server.get(None, "/v1/openapi.json").await;
@@ -599,7 +667,10 @@ async fn overlapping_commands_on_one_application_all_land() {
     }
     assert_eq!(server.event_count().await, before + 8);
     let (status, history) = server
-        .get(Some("hh"), &format!("/v1/applications/{id}/history"))
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{id}/history?purpose=after+parallel+checks"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
     assert_eq!(history["chain_verified"], true, "{history}");

@@ -130,7 +130,10 @@ async fn damaged_history_blocks_commands() {
 
     // The history is still shown, with the damage named, so that it can be examined.
     let (status, history) = server
-        .get(Some("hh"), &format!("/v1/applications/{open}/history"))
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{open}/history?purpose=damage+report"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{history}");
     assert_eq!(history["chain_verified"], false);

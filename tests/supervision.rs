@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use aggregates::application::{ApplicationEvent, Person};
+use aggregates::application_reads::{ApplicationReadEvent, ReadView};
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
 use aggregates::id_number::IdNumber;
 use aggregates::policy::{Circumstances, Policy, PolicyBook, RequestingUnit, Role, bundled};
@@ -581,6 +582,9 @@ async fn findings_api_scopes_readers() {
     server.stop().await;
 }
 
+/// Purpose stated with every replay: it shows identity numbers unmasked.
+const PURPOSE: &str = "purpose=inspection+of+station+S1";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_shows_state_per_step() {
     let server = with_inspector(TestServer::start().await).await;
@@ -593,7 +597,7 @@ async fn replay_shows_state_per_step() {
     let (status, replay) = server
         .get(
             Some("insp"),
-            &format!("/v1/supervision/applications/{id}/replay"),
+            &format!("/v1/supervision/applications/{id}/replay?{PURPOSE}"),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{replay}");
@@ -614,11 +618,13 @@ async fn replay_shows_state_per_step() {
     );
     assert_eq!(steps[1]["prev_hash"], steps[0]["hash"]);
     assert_eq!(steps[2]["prev_hash"], steps[1]["hash"]);
+    assert_eq!(replay["read_by"], "insp");
+    assert_eq!(replay["read_purpose"], "inspection of station S1");
 
     let (status, answer) = server
         .get(
             Some("ld"),
-            &format!("/v1/supervision/applications/{id}/replay"),
+            &format!("/v1/supervision/applications/{id}/replay?{PURPOSE}"),
         )
         .await;
     assert_eq!(
@@ -629,7 +635,7 @@ async fn replay_shows_state_per_step() {
     let (status, answer) = server
         .get(
             Some("cm"),
-            &format!("/v1/supervision/applications/{id}/replay"),
+            &format!("/v1/supervision/applications/{id}/replay?{PURPOSE}"),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
@@ -637,7 +643,7 @@ async fn replay_shows_state_per_step() {
     let (status, answer) = server
         .get(
             Some("ld"),
-            &format!("/v1/supervision/applications/{s2}/replay"),
+            &format!("/v1/supervision/applications/{s2}/replay?{PURPOSE}"),
         )
         .await;
     assert_eq!(
@@ -646,9 +652,31 @@ async fn replay_shows_state_per_step() {
         "another station's case: {answer}"
     );
     let (status, answer) = server
-        .get(Some("insp"), "/v1/supervision/applications/missing/replay")
+        .get(
+            Some("insp"),
+            &format!("/v1/supervision/applications/missing/replay?{PURPOSE}"),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    // The replay shows identity numbers unmasked: it needs a purpose, and every read is
+    // recorded on the application's read chain, refused ones not at all.
+    let (status, answer) = server
+        .get(
+            Some("insp"),
+            &format!("/v1/supervision/applications/{id}/replay"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["field"], "purpose");
+    let readers: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->'ApplicationRead'->>'reader' FROM events
+          WHERE aggregate_type = 'application_reads' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&id)
+    .fetch_all(server.pool())
+    .await
+    .expect("reads are listed");
+    assert_eq!(readers, ["insp", "ld"]);
 
     // An event altered after the fact shows as a chain break.
     run_sql(
@@ -658,7 +686,7 @@ async fn replay_shows_state_per_step() {
     .await;
     sqlx::query(
         "UPDATE events SET payload = jsonb_set(payload::jsonb, '{EvidenceChecked,reference}', '\"D-2\"')::json
-          WHERE aggregate_id = $1 AND sequence = 3",
+          WHERE aggregate_type = 'application' AND aggregate_id = $1 AND sequence = 3",
     )
     .bind(&id)
     .execute(server.pool())
@@ -667,7 +695,7 @@ async fn replay_shows_state_per_step() {
     let (status, damaged) = server
         .get(
             Some("insp"),
-            &format!("/v1/supervision/applications/{id}/replay"),
+            &format!("/v1/supervision/applications/{id}/replay?{PURPOSE}"),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{damaged}");
@@ -1092,31 +1120,99 @@ async fn unit_visit_reads_projected() {
     import_events(&server, "unit_visit", "visit-proper", proper).await;
     settle(&server).await;
 
-    let (status, answer) = server
-        .get(Some("insp"), "/v1/supervision/findings?station=S1")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    let found: Vec<(String, String, String, i64)> = answer["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|f| f["aggregate_type"] == "unit_visit")
-        .map(|f| {
-            let text = |key: &str| f[key].as_str().unwrap_or_default().to_string();
-            let cited = f["evidence"][0]["sequence"].as_i64().unwrap_or_default();
-            (text("aggregate_id"), text("rule"), text("officer"), cited)
-        })
-        .collect();
     let expected = |rule: &str| {
         (
             "visit-outsider".to_string(),
             rule.to_string(),
             "cm".to_string(),
-            3,
+            "unit_visit#3".to_string(),
         )
     };
     assert_eq!(
-        found,
+        read_findings(&server, "unit_visit").await,
+        vec![
+            expected("read_outside_case"),
+            expected("read_without_purpose")
+        ]
+    );
+    server.stop().await;
+}
+
+/// Lists the read findings of station S1 on cases of `case_type`, as case id, rule, officer
+/// and the cited read (`aggregate_type#sequence`).
+async fn read_findings(
+    server: &TestServer,
+    case_type: &str,
+) -> Vec<(String, String, String, String)> {
+    let (status, answer) = server
+        .get(Some("insp"), "/v1/supervision/findings?station=S1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    answer["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["aggregate_type"] == case_type)
+        .filter(|f| {
+            f["rule"]
+                .as_str()
+                .is_some_and(|rule| rule.starts_with("read_"))
+        })
+        .map(|f| {
+            let cited = &f["evidence"][0];
+            (
+                text(&f["aggregate_id"]),
+                text(&f["rule"]),
+                text(&f["officer"]),
+                format!("{}#{}", text(&cited["aggregate_type"]), cited["sequence"]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_reads_projected() {
+    let server = with_inspector(TestServer::start().await).await;
+    let id = server.submit("hh", kinship_request()).await;
+    let (status, answer) = server
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{id}/history?purpose=applicant+asks+for+a+copy"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // A read written around the API by an officer of another station, which also names the
+    // wrong station for the case: the detector takes the case's station from the application.
+    let read = ApplicationReadEvent::ApplicationRead {
+        reader: "hh9".into(),
+        role: Role::HouseholdOfficer,
+        station: "S2".into(),
+        case_station: "S2".into(),
+        view: ReadView::History,
+        purpose: " ".into(),
+    };
+    let outsider = format!("{id}-copy");
+    import_events(&server, "application", &outsider, submitted(false)).await;
+    import_events(
+        &server,
+        "application_reads",
+        &outsider,
+        vec![(read, "household_officer")],
+    )
+    .await;
+    settle(&server).await;
+
+    let expected = |rule: &str| {
+        (
+            outsider.clone(),
+            rule.to_string(),
+            "hh9".to_string(),
+            "application_reads#1".to_string(),
+        )
+    };
+    assert_eq!(
+        read_findings(&server, "application").await,
         vec![
             expected("read_outside_case"),
             expected("read_without_purpose")

@@ -182,7 +182,10 @@ async fn history_reports_damage() {
     )
     .await;
     let (status, history) = server
-        .get(Some("hh"), &format!("/v1/applications/{id}/history"))
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{id}/history?purpose=missing+event"),
+        )
         .await;
     assert_eq!(status, reqwest::StatusCode::OK);
     assert_eq!(history["chain_verified"], false);

@@ -1,6 +1,7 @@
 //! The domain of the certificate ledger, free of I/O.
 //!
 //! * [`application`]: the application aggregate, its commands, events and rules.
+//! * [`application_reads`]: the recorded reads of an application's personal data.
 //! * [`policy`]: the versioned policy document and screening.
 //! * [`exchange`]: information exchange between departments, with working-day deadlines.
 //! * [`calendar`]: the working-day calendar deadlines are counted in.
@@ -16,6 +17,7 @@
 //! * [`problem_report`]: situations stations report and the provincial office answers.
 
 pub mod application;
+pub mod application_reads;
 pub mod calendar;
 pub mod chain;
 pub mod exchange;

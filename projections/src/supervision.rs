@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aggregates::application::ApplicationEvent;
+use aggregates::application_reads::ApplicationReadEvent;
 use aggregates::exchange::request::RequestEvent;
 use aggregates::policy::PolicyBook;
 use aggregates::record_check::RecordCheckEvent;
@@ -46,6 +47,8 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 const APPLICATION: &str = "application";
+/// The reads of an application's personal data, examined as part of the application's case.
+const APPLICATION_READS: &str = "application_reads";
 const EXCHANGE_REQUEST: &str = "exchange_request";
 const RECORD_CHECK: &str = "record_check";
 const UNIT_VISIT: &str = "unit_visit";
@@ -91,22 +94,26 @@ pub async fn apply_next_batch(
         .iter()
         .filter(|row| {
             let aggregate_type: &str = row.get("aggregate_type");
-            [APPLICATION, EXCHANGE_REQUEST, RECORD_CHECK, UNIT_VISIT].contains(&aggregate_type)
+            [
+                APPLICATION,
+                APPLICATION_READS,
+                EXCHANGE_REQUEST,
+                RECORD_CHECK,
+                UNIT_VISIT,
+            ]
+            .contains(&aggregate_type)
         })
         .collect();
-    let keys: Vec<CaseKey> = relevant
-        .iter()
-        .map(|row| (row.get("aggregate_type"), row.get("aggregate_id")))
-        .collect();
+    let keys: Vec<CaseKey> = relevant.iter().map(|row| case_key(row)).collect();
     let mut cases = load_cases(&mut tx, keys).await?;
     let mut changes: BTreeMap<FindingKey, FindingChange> = BTreeMap::new();
     for row in relevant {
         let position: i64 = row.get("global_position");
         let recorded_at: DateTime<Utc> = row.get("recorded_at");
-        let key: CaseKey = (row.get("aggregate_type"), row.get("aggregate_id"));
+        let key = case_key(row);
         let context = EventContext {
             at: EventRef {
-                aggregate_type: key.0.clone(),
+                aggregate_type: row.get("aggregate_type"),
                 aggregate_id: key.1.clone(),
                 sequence: row.get("sequence"),
                 global_position: position,
@@ -121,6 +128,11 @@ pub async fn apply_next_batch(
             .get_mut(&key)
             .expect("every case of the batch is loaded");
         let detected = match case {
+            CaseState::Application(case) if context.at.aggregate_type == APPLICATION_READS => {
+                let event: ApplicationReadEvent =
+                    serde_json::from_value(payload).map_err(decode)?;
+                detectors::detect_application_read(case, event, &context)
+            }
             CaseState::Application(case) => {
                 let event: ApplicationEvent = serde_json::from_value(payload).map_err(decode)?;
                 detectors::detect_application(case, event, &context, policies)
@@ -163,6 +175,17 @@ pub async fn apply_next_batch(
 
 /// Aggregate type and id of a case.
 type CaseKey = (String, String);
+
+/// Returns the case an event belongs to: its own aggregate, or the application whose personal
+/// data a read concerns.
+fn case_key(row: &PgRow) -> CaseKey {
+    let aggregate_type: String = row.get("aggregate_type");
+    let aggregate_type = match aggregate_type.as_str() {
+        APPLICATION_READS => APPLICATION.to_string(),
+        _ => aggregate_type,
+    };
+    (aggregate_type, row.get("aggregate_id"))
+}
 
 /// Aggregate type, aggregate id and rule code of a finding.
 type FindingKey = (String, String, &'static str);

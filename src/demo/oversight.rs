@@ -26,6 +26,8 @@ pub struct OversightOutcome {
     /// The inspection: station, finding rule, the officer held accountable and the decision.
     pub inspection: Option<(String, String, String, String)>,
     pub problems_answered: usize,
+    /// The replay of a case with a finding: application id, events, whether its chain verified.
+    pub replay: Option<(String, usize, bool)>,
     pub report: Value,
 }
 
@@ -125,6 +127,9 @@ pub async fn run(
     if let Some(finding) = listed.first() {
         outcome.inspection =
             Some(inspect(client, finding, tokens, &inspector, scenario, last).await?);
+    }
+    if let Some(finding) = listed.iter().find(|f| f["aggregate_type"] == "application") {
+        outcome.replay = Some(replay_case(client, finding, token_of(&inspector)?).await?);
     }
 
     wait_for_projections(pool).await?;
@@ -251,6 +256,27 @@ async fn inspect(
     Ok((station, rule, officer, decision.to_string()))
 }
 
+/// Replays the application of `finding` as the inspector. The replay shows identity numbers
+/// unmasked, so the inspector states a purpose and the server records the read. Returns the
+/// application id, its number of events and whether its chain verified.
+async fn replay_case(
+    client: &ApiClient,
+    finding: &Value,
+    token: &str,
+) -> anyhow::Result<(String, usize, bool)> {
+    let id = text(finding, "aggregate_id")?;
+    let rule = text(finding, "rule")?;
+    let path =
+        format!("/v1/supervision/applications/{id}/replay?purpose=review+of+a+{rule}+finding");
+    let (status, replay) = client.get(&path, Some(token)).await?;
+    anyhow::ensure!(
+        status == StatusCode::OK,
+        "{path} answered {status}: {replay}"
+    );
+    let steps = replay["steps"].as_array().map_or(0, Vec::len);
+    Ok((id, steps, replay["chain_verified"] == true))
+}
+
 /// Waits until the findings and inspections projections have caught up with the log.
 async fn wait_for_projections(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -279,6 +305,12 @@ pub fn print(outcome: &OversightOutcome) {
             "inspection of station {station} on a {rule} finding: notice published, rectification accepted, closed with {decision} of {officer}"
         ),
         None => println!("no finding to inspect"),
+    }
+    if let Some((id, steps, verified)) = &outcome.replay {
+        let chain = if *verified { "verifies" } else { "FAILS" };
+        println!(
+            "inspector replayed application {id}: {steps} events, chain {chain}, read recorded with its purpose"
+        );
     }
     println!(
         "problem reports answered by the provincial office: {}",

@@ -1,5 +1,6 @@
 //! `GET /v1/record-reads`: the log of every recorded read of criminal-record results, across
-//! no-criminal-record applications and unit verification visits, for supervision.
+//! no-criminal-record applications and unit verification visits, and of every read of an
+//! application's personal data (its full history or its replay), for supervision.
 
 use aggregates::application::ApplicationError;
 use aggregates::policy::Role;
@@ -27,10 +28,11 @@ pub struct ReadLogQuery {
     pub reader: Option<String>,
 }
 
-/// One read of results, with the case it concerned.
+/// One read of results or personal data, with the case it concerned.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadLogEntry {
-    /// `record_check` or `unit_visit`.
+    /// `record_check` or `unit_visit` for a read of criminal-record results, `application` for
+    /// a read of an application's personal data.
     pub case_type: String,
     pub case_id: String,
     /// Station that owns the case.
@@ -67,20 +69,27 @@ pub async fn read_log(
             ));
         }
     };
-    // The owning station is in the first event of each case.
+    // The owning station is in the first event of a record check or visit, and in the read
+    // itself for an application.
     let rows = sqlx::query(
-        "SELECT r.aggregate_type, r.aggregate_id, r.payload, r.recorded_at,
+        "SELECT CASE r.aggregate_type WHEN 'application_reads' THEN 'application'
+                     ELSE r.aggregate_type END AS case_type,
+                r.aggregate_id, r.payload, r.recorded_at,
                 COALESCE(f.payload->'RecordCheckSubmitted'->>'station',
-                         f.payload->'VisitRegistered'->>'station') AS case_station
+                         f.payload->'VisitRegistered'->>'station',
+                         r.payload->'ApplicationRead'->>'case_station') AS case_station
            FROM events r
            JOIN events f ON f.aggregate_type = r.aggregate_type
                         AND f.aggregate_id = r.aggregate_id AND f.sequence = 1
           WHERE ((r.aggregate_type = 'record_check' AND r.event_type = 'ResultsRead')
-              OR (r.aggregate_type = 'unit_visit' AND r.event_type = 'VisitResultsRead'))
+              OR (r.aggregate_type = 'unit_visit' AND r.event_type = 'VisitResultsRead')
+              OR (r.aggregate_type = 'application_reads' AND r.event_type = 'ApplicationRead'))
             AND ($1::text IS NULL OR COALESCE(f.payload->'RecordCheckSubmitted'->>'station',
-                                              f.payload->'VisitRegistered'->>'station') = $1)
+                                              f.payload->'VisitRegistered'->>'station',
+                                              r.payload->'ApplicationRead'->>'case_station') = $1)
             AND ($2::text IS NULL OR COALESCE(r.payload->'ResultsRead'->>'reader',
-                                              r.payload->'VisitResultsRead'->>'reader') = $2)
+                                              r.payload->'VisitResultsRead'->>'reader',
+                                              r.payload->'ApplicationRead'->>'reader') = $2)
           ORDER BY r.global_position DESC
           LIMIT $3",
     )
@@ -95,11 +104,12 @@ pub async fn read_log(
         let read = payload
             .get("ResultsRead")
             .or_else(|| payload.get("VisitResultsRead"))
+            .or_else(|| payload.get("ApplicationRead"))
             .cloned()
             .unwrap_or_default();
         let text = |key: &str| read[key].as_str().unwrap_or_default().to_string();
         entries.push(ReadLogEntry {
-            case_type: row.get("aggregate_type"),
+            case_type: row.get("case_type"),
             case_id: row.get("aggregate_id"),
             case_station: row
                 .get::<Option<String>, _>("case_station")

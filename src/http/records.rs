@@ -1,19 +1,55 @@
 //! Read endpoints: an application's history with its hash chain, the refusal notice, the
 //! public certificate check and the policy in force.
 
+use aggregates::application::Actor;
+use aggregates::application_reads::{ApplicationReads, ReadApplication, ReadView};
 use aggregates::chain::{self, ChainBreak, StoredEvent};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::RequestId;
 use super::applications::{load_for, owned_by};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::record_checks::execute;
 use aggregates::application::{ApplicationError, Status};
+
+/// Query of a read of an application's personal data.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReadQuery {
+    /// Reason for the read, such as the case or inspection it serves, recorded with the read; at
+    /// most 500 characters.
+    pub purpose: Option<String>,
+}
+
+/// Records that `actor` reads the personal data of application `id`, of `case_station`,
+/// through `view`, and returns the purpose as recorded. The read is committed before anything
+/// is shown, and a read that is not allowed records nothing.
+pub(crate) async fn record_application_read(
+    state: &AppState,
+    actor: &Actor,
+    request_id: &RequestId,
+    id: &str,
+    case_station: &str,
+    view: ReadView,
+    purpose: Option<String>,
+) -> ApiResult<String> {
+    let purpose = purpose.unwrap_or_default();
+    super::reject_nul("purpose", &purpose)?;
+    let command = ReadApplication {
+        actor: actor.clone(),
+        case_station: case_station.to_string(),
+        view,
+        purpose: purpose.clone(),
+    };
+    execute::<ApplicationReads>(state, id, command, actor, request_id).await?;
+    Ok(purpose.trim().to_string())
+}
 
 /// One event of an application's history.
 #[derive(Serialize, ToSchema)]
@@ -41,16 +77,32 @@ pub struct HistoryResponse {
     #[schema(value_type = Option<Object>)]
     pub first_break: Option<ChainBreak>,
     pub events: Vec<HistoryEvent>,
+    /// The read just recorded: reader and purpose.
+    pub read_by: String,
+    pub read_purpose: String,
 }
 
-#[utoipa::path(get, path = "/v1/applications/{id}/history", responses((status = 200, body = HistoryResponse), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/applications/{id}/history", params(ReadQuery), responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
+    request_id: RequestId,
     Path(id): Path<String>,
+    Query(query): Query<ReadQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
     // The history is shown even when its chain is damaged: that is when it must be examined.
-    owned_by(state.applications.load_unverified(&id).await?, &actor)?;
+    let application = owned_by(state.applications.load_unverified(&id).await?, &actor)?;
+    // The events carry identity numbers unmasked, so the read is recorded first.
+    let read_purpose = record_application_read(
+        &state,
+        &actor,
+        &request_id,
+        &id,
+        &application.station,
+        ReadView::History,
+        query.purpose,
+    )
+    .await?;
     let rows = sqlx::query(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at
            FROM events WHERE aggregate_type = 'application' AND aggregate_id = $1 ORDER BY sequence",
@@ -96,6 +148,8 @@ pub async fn history(
         chain_verified: first_break.is_none(),
         first_break,
         events,
+        read_by: actor.officer_id,
+        read_purpose,
     }))
 }
 

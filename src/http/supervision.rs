@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use aggregates::application::{Actor, Application, ApplicationEvent};
+use aggregates::application_reads::ReadView;
 use aggregates::chain::{self, ChainBreak, StoredEvent};
 use aggregates::policy::Role;
 use axum::Json;
@@ -15,9 +16,10 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::records::{ReadQuery, record_application_read};
+use super::{AppState, RequestId};
 
 pub mod compliance;
 pub mod overrides;
@@ -326,6 +328,9 @@ pub struct ReplayResponse {
     pub decode_error: Option<String>,
     pub steps: Vec<ReplayStep>,
     pub findings: Vec<FindingBody>,
+    /// The read just recorded: reader and purpose.
+    pub read_by: String,
+    pub read_purpose: String,
 }
 
 /// Events of one application as stored, and the replay of each.
@@ -397,11 +402,13 @@ async fn replay_events(state: &AppState, id: &str) -> ApiResult<Replayed> {
     Ok(replayed)
 }
 
-#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", responses((status = 200, body = ReplayResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", params(ReadQuery), responses((status = 200, body = ReplayResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
+    request_id: RequestId,
     Path(id): Path<String>,
+    Query(query): Query<ReadQuery>,
 ) -> ApiResult<Json<ReplayResponse>> {
     let scope = scope_of(&actor)?;
     let replayed = replay_events(&state, &id).await?;
@@ -418,6 +425,17 @@ pub async fn replay(
         // Another station's application is reported as absent, so ids cannot be probed.
         return Err(not_found());
     }
+    // The events carry identity numbers unmasked, so the read is recorded first.
+    let read_purpose = record_application_read(
+        &state,
+        &actor,
+        &request_id,
+        &id,
+        &replayed.application.station,
+        ReadView::Replay,
+        query.purpose,
+    )
+    .await?;
 
     let first_break = chain::verify_chain(&replayed.stored);
     let findings: Vec<FindingRow> = sqlx::query_as(&format!(
@@ -435,5 +453,7 @@ pub async fn replay(
         decode_error: replayed.decode_error,
         steps: replayed.steps,
         findings: findings.into_iter().map(finding_body).collect(),
+        read_by: actor.officer_id,
+        read_purpose,
     }))
 }

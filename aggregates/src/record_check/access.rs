@@ -33,3 +33,30 @@ pub fn check_results_access(
         message,
     ))
 }
+
+/// Maximum length of a read's purpose, in characters.
+pub const MAX_PURPOSE_CHARS: usize = 500;
+
+/// Returns the trimmed purpose of a read of criminal-record results or personal data.
+///
+/// # Errors
+/// Returns `missing_field` when no purpose is stated, and `field_too_long` above
+/// [`MAX_PURPOSE_CHARS`].
+pub fn require_purpose(purpose: &str) -> Result<String, ApplicationError> {
+    let purpose = purpose.trim();
+    if purpose.is_empty() {
+        return Err(ApplicationError::invalid(
+            "missing_field",
+            "purpose",
+            "purpose is required: state why the data is read, such as the case or inspection it serves",
+        ));
+    }
+    if purpose.chars().count() > MAX_PURPOSE_CHARS {
+        return Err(ApplicationError::invalid(
+            "field_too_long",
+            "purpose",
+            format!("purpose is longer than {MAX_PURPOSE_CHARS} characters; shorten it"),
+        ));
+    }
+    Ok(purpose.to_string())
+}

@@ -318,12 +318,12 @@ impl RecordCheck {
 
     fn read_results(&self, command: ReadResults) -> Result<Vec<RecordCheckEvent>> {
         super::access::check_results_access(&command.actor, &self.station, &self.handling_officer)?;
-        require_text(&command.purpose, "purpose")?;
+        let purpose = super::access::require_purpose(&command.purpose)?;
         Ok(vec![RecordCheckEvent::ResultsRead {
             reader: command.actor.officer_id,
             role: command.actor.role,
             station: command.actor.station,
-            purpose: command.purpose.trim().to_string(),
+            purpose,
         }])
     }
 }

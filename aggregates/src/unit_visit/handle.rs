@@ -10,7 +10,7 @@ use super::{UnitVisit, UnitVisitStatus};
 use crate::application::{Actor, ApplicationError, Result};
 use crate::policy::{Policy, PolicyBook, Role, Seal};
 use crate::record_check::UNQUALIFIED_RULE_ID;
-use crate::record_check::access::check_results_access;
+use crate::record_check::access::{check_results_access, require_purpose};
 use crate::record_check::handle::{check_handling_role, counts_as_record};
 use crate::record_check::input::{china_date, require_explanation, require_text, validate_person};
 
@@ -41,12 +41,12 @@ impl UnitVisit {
         }
         if let UnitVisitCommand::ReadResults(command) = command {
             check_results_access(&command.actor, &self.station, &self.handling_officer)?;
-            require_text(&command.purpose, "purpose")?;
+            let purpose = require_purpose(&command.purpose)?;
             return Ok(vec![UnitVisitEvent::VisitResultsRead {
                 reader: command.actor.officer_id,
                 role: command.actor.role,
                 station: command.actor.station,
-                purpose: command.purpose.trim().to_string(),
+                purpose,
             }]);
         }
         self.check_station(command.actor())?;

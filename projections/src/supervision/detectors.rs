@@ -2,6 +2,7 @@
 //! citing the events that prove it. Pure functions, so that they run the same during a rebuild.
 
 use aggregates::application::{Actor, ApplicationEvent, EvidenceResult, MIN_EXPLANATION_CHARS};
+use aggregates::application_reads::{ApplicationReadEvent, check_personal_data_access};
 use aggregates::exchange::request::RequestEvent;
 use aggregates::exchange::request::china_date;
 use aggregates::policy::{
@@ -966,28 +967,95 @@ fn read_findings(
     purpose: &str,
     context: &EventContext,
 ) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    if purpose.trim().is_empty() {
-        findings.push(Finding {
-            rule: Rule::ReadWithoutPurpose,
-            officer: reader.officer_id.clone(),
-            occurred_on: context.recorded_on,
-            detail: "criminal-record results were read with no purpose stated".into(),
-            evidence: vec![context.at.clone()],
-        });
+    let refused = check_results_access(&reader, station, handler)
+        .is_err()
+        .then_some("who does not handle the case, lead that station or inspect");
+    let read = Read {
+        data: "the criminal-record results",
+        station,
+        reader,
+        purpose,
+        refused,
+    };
+    read.findings(context)
+}
+
+/// Applies a read of an application's personal data to the application's `case` and returns
+/// the findings it proves: no purpose stated, and a reader from another station who neither
+/// inspects nor works for the provincial office. The station is the one the application's own
+/// events name, not the one the read recorded.
+pub fn detect_application_read(
+    case: &ApplicationCase,
+    event: ApplicationReadEvent,
+    context: &EventContext,
+) -> Detected {
+    let ApplicationReadEvent::ApplicationRead {
+        reader,
+        role,
+        station,
+        purpose,
+        ..
+    } = event;
+    let reader = Actor {
+        officer_id: reader,
+        role,
+        station,
+    };
+    let refused = check_personal_data_access(&reader, &case.station)
+        .is_err()
+        .then_some("who neither works there nor inspects");
+    let read = Read {
+        data: "the personal data of an application",
+        station: &case.station,
+        reader,
+        purpose: &purpose,
+        refused,
+    };
+    Detected {
+        findings: read.findings(context),
+        ..Detected::default()
     }
-    if check_results_access(&reader, station, handler).is_err() {
-        findings.push(Finding {
-            rule: Rule::ReadOutsideCase,
-            detail: format!(
-                "criminal-record results of station {station} were read by a {} of station {}, who does not handle the case, lead that station or inspect",
-                reader.role.code(),
-                reader.station
-            ),
-            officer: reader.officer_id,
-            occurred_on: context.recorded_on,
-            evidence: vec![context.at.clone()],
-        });
+}
+
+/// One recorded read, for the rules every read follows.
+struct Read<'a> {
+    /// Data read, for the finding's detail: "the criminal-record results".
+    data: &'static str,
+    /// Station of the case read.
+    station: &'a str,
+    reader: Actor,
+    purpose: &'a str,
+    /// Reason the access rule rejects the reader, when it does.
+    refused: Option<&'static str>,
+}
+
+impl Read<'_> {
+    fn findings(self, context: &EventContext) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        if self.purpose.trim().is_empty() {
+            findings.push(Finding {
+                rule: Rule::ReadWithoutPurpose,
+                officer: self.reader.officer_id.clone(),
+                occurred_on: context.recorded_on,
+                detail: format!("a read of {} stated no purpose", self.data),
+                evidence: vec![context.at.clone()],
+            });
+        }
+        if let Some(refused) = self.refused {
+            findings.push(Finding {
+                rule: Rule::ReadOutsideCase,
+                detail: format!(
+                    "a read of {} of station {} by a {} of station {}, {refused}",
+                    self.data,
+                    self.station,
+                    self.reader.role.code(),
+                    self.reader.station
+                ),
+                officer: self.reader.officer_id,
+                occurred_on: context.recorded_on,
+                evidence: vec![context.at.clone()],
+            });
+        }
+        findings
     }
-    findings
 }

@@ -1,6 +1,7 @@
 //! Detector tests: for each rule, a history that triggers it and one that must not.
 
 use aggregates::application::{ApplicationEvent, EvidenceResult, Person, Signer};
+use aggregates::application_reads::{ApplicationReadEvent, ReadView};
 use aggregates::exchange::request::{AgreementTerms, BatchSummary, RequestEvent};
 use aggregates::id_number::IdNumber;
 use aggregates::policy::Role;
@@ -61,6 +62,33 @@ impl Case {
         let detected = detect_application(&mut self.state, event, &context, &self.policies);
         self.findings.extend(detected.findings);
         self.cleared.extend(detected.cleared);
+        self
+    }
+
+    /// Records a read of the application's personal data, on its own read chain.
+    fn read(&mut self, reader: &str, role: Role, station: &str, purpose: &str) -> &mut Case {
+        let context = EventContext {
+            at: EventRef {
+                aggregate_type: "application_reads".into(),
+                aggregate_id: "A1".into(),
+                sequence: 1,
+                global_position: 200 + self.sequence,
+                event_type: "ApplicationRead".into(),
+            },
+            actor_role: Some(role.code().to_string()),
+            recorded_on: date("2026-11-03"),
+        };
+        let event = ApplicationReadEvent::ApplicationRead {
+            reader: reader.into(),
+            role,
+            station: station.into(),
+            // The detector trusts the application's own events, not the station a read claims.
+            case_station: station.into(),
+            view: ReadView::History,
+            purpose: purpose.into(),
+        };
+        let detected = detect_application_read(&self.state, event, &context);
+        self.findings.extend(detected.findings);
         self
     }
 
@@ -955,6 +983,35 @@ fn unit_visit_reads_examined() {
         visit_read("ins", Role::Inspector, "P", "inspection of S1"),
     ]);
     assert!(findings.is_empty(), "{findings:?}");
+}
+
+#[test]
+fn application_reads_examined() {
+    let mut case = Case::submitted(false);
+    case.read("hh9", Role::HouseholdOfficer, "S2", "looked up a neighbour");
+    let finding = case.finding(Rule::ReadOutsideCase);
+    assert_eq!(finding.officer, "hh9");
+    assert_eq!(finding.occurred_on, date("2026-11-03"));
+    assert_eq!(finding.evidence[0].aggregate_type, "application_reads");
+    assert!(finding.detail.contains("station S1"), "{}", finding.detail);
+    assert!(finding.detail.contains("station S2"), "{}", finding.detail);
+
+    let mut case = Case::submitted(false);
+    case.read("hh", Role::HouseholdOfficer, "S1", "\t");
+    assert_eq!(case.rules(), vec![Rule::ReadWithoutPurpose]);
+
+    let mut case = Case::submitted(false);
+    case.read(
+        "hh",
+        Role::HouseholdOfficer,
+        "S1",
+        "applicant asks for a copy",
+    )
+    .read("cm", Role::CommunityOfficer, "S1", "covering for hh")
+    .read("ld", Role::StationLeader, "S1", "approval")
+    .read("ins", Role::Inspector, "P", "inspection of S1")
+    .read("po", Role::ProvincialOfficer, "P", "problem report 7");
+    assert!(case.findings.is_empty(), "{:?}", case.findings);
 }
 
 /// Returns a death certificate application with confirming evidence and a signed stub, ready
