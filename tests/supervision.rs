@@ -353,13 +353,15 @@ async fn with_inspector(mut server: TestServer) -> TestServer {
     server
 }
 
-/// Application ids of a month at S1: issued on time, issued late, still open, and refused
-/// after a justified override. One more application stays open at S2.
+/// Application ids of a month at S1: issued on time, issued late, still open, refused after a
+/// justified override, and overridden from a refusal to an issuance and still open. One more
+/// application stays open at S2.
 struct Month {
     on_time: String,
     late: String,
     open: String,
     refused: String,
+    overridden: String,
 }
 
 async fn month(server: &TestServer) -> Month {
@@ -372,6 +374,21 @@ async fn month(server: &TestServer) -> Month {
     step(server, "hh", &refused, "override", outcome).await;
     let refusal = json!({"explanation": "户口簿已载明亲属关系，请出示户口簿。", "referral": "出示户口簿", "date": "2026-11-04"});
     step(server, "hh", &refused, "refusal", refusal).await;
+    let mut same_register = kinship_request();
+    same_register["circumstances"]["same_household_register"] = json!(true);
+    let overridden = server.submit("hh", same_register).await;
+    let outcome = json!({"outcome": "issue", "kind": "kinship",
+                         "justification": "申请人户口簿遗失，所领导同意出具亲属关系证明。"});
+    let (status, answer) = server
+        .post(
+            "hh",
+            &format!("/v1/applications/{overridden}/override"),
+            outcome,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Decided on Monday 2026-11-02: a kinship certificate is due three working days later.
+    assert_eq!(answer["promised_date"], "2026-11-05", "{answer}");
     let (status, answer) = server
         .post("hh9", "/v1/applications", kinship_request())
         .await;
@@ -382,6 +399,7 @@ async fn month(server: &TestServer) -> Month {
         late,
         open,
         refused,
+        overridden,
     }
 }
 
@@ -431,8 +449,9 @@ async fn rebuild_equals_incremental_findings() {
     let added = projections::supervision::sweep(server.pool(), today)
         .await
         .expect("sweep runs");
-    // The open application at S1 and the one at S2 are past their promised date.
-    assert_eq!(added, Some(2));
+    // The open and the overridden applications at S1 and the one at S2 are past their promised
+    // date.
+    assert_eq!(added, Some(3));
     let again = projections::supervision::sweep(server.pool(), today)
         .await
         .expect("sweep runs");
@@ -445,7 +464,8 @@ async fn rebuild_equals_incremental_findings() {
         rules_of(&incremental, &cases.refused),
         vec!["refused_issuable"]
     );
-    assert_eq!(incremental.len(), 4);
+    assert_eq!(rules_of(&incremental, &cases.overridden), vec!["overdue"]);
+    assert_eq!(incremental.len(), 5);
 
     projections::supervision::rebuild(server.pool(), &policies(), today)
         .await
@@ -833,8 +853,8 @@ async fn compliance_csv_equals_json() {
     let (status, json_report) = server.get(Some("insp"), path).await;
     assert_eq!(status, StatusCode::OK, "{json_report}");
     assert_eq!(json_report["stations"], json!(["S1", "S2"]));
-    assert_eq!(json_report["applications"], 6);
-    assert_eq!(json_report["applications_per_matter"]["kinship"], 6);
+    assert_eq!(json_report["applications"], 7);
+    assert_eq!(json_report["applications_per_matter"]["kinship"], 7);
     assert_eq!(json_report["issued"], 2);
     assert_eq!(json_report["issued_per_kind"]["kinship"], 2);
     assert_eq!(json_report["transitional_issued"], 0);
@@ -843,14 +863,14 @@ async fn compliance_csv_equals_json() {
     assert_eq!(json_report["refusals_explained"], 1);
     assert_eq!(json_report["explanation_rate"], 0.5);
     assert_eq!(
-        json_report["overdue_applications"], 3,
-        "late, open at S1, open at S2"
+        json_report["overdue_applications"], 4,
+        "late, open at S1, overridden to an issuance, open at S2"
     );
-    assert_eq!(json_report["findings_per_rule"]["overdue"], 3);
+    assert_eq!(json_report["findings_per_rule"]["overdue"], 4);
     assert_eq!(json_report["findings_per_rule"]["refused_issuable"], 1);
     assert_eq!(json_report["findings_per_rule"]["refusal_unexplained"], 1);
     assert_eq!(json_report["findings_per_rule"]["issued_wrong_seal"], 0);
-    assert_eq!(json_report["findings"], 5);
+    assert_eq!(json_report["findings"], 6);
 
     let (status, content_type, csv_text) =
         get_text(&server, "insp", &format!("{path}&format=csv")).await;
@@ -870,7 +890,7 @@ async fn compliance_csv_equals_json() {
             _ => assert_eq!(json_value, csv_value, "{key:?}"),
         }
     }
-    assert_eq!(json_report["findings_per_category"]["inaction"], 5);
+    assert_eq!(json_report["findings_per_category"]["inaction"], 6);
     assert_eq!(json_report["findings_per_category"]["misconduct"], 0);
 
     // The printable page shows every row of the CSV, with the same value.
@@ -898,7 +918,7 @@ async fn compliance_csv_equals_json() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{province}");
-    assert_eq!(province["applications"], 6);
+    assert_eq!(province["applications"], 7);
     let (status, whole_city) = server
         .get(
             Some("insp"),
@@ -919,8 +939,8 @@ async fn compliance_csv_equals_json() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{own}");
-    assert_eq!(own["applications"], 5);
-    assert_eq!(own["overdue_applications"], 2);
+    assert_eq!(own["applications"], 6);
+    assert_eq!(own["overdue_applications"], 3);
     let (status, answer) = server.get(Some("ld"), path).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
 

@@ -75,6 +75,10 @@ pub struct Application {
     /// The outcome in force: the screening outcome, or the last override.
     pub outcome: Option<Outcome>,
     pub overridden: bool,
+    /// The date the certificate is promised for: screening's, or the last override's that
+    /// issues one.
+    #[serde(default)]
+    pub promised_date: Option<NaiveDate>,
     pub evidence: Vec<EvidenceCheck>,
     pub stub_signed: bool,
     pub approved_by: Option<String>,
@@ -141,12 +145,20 @@ impl Aggregate for Application {
             ApplicationEvent::ApplicationScreened { decision } => {
                 self.status = status_for(&decision.outcome);
                 self.outcome = Some(decision.outcome.clone());
+                self.promised_date = decision.promised_date;
                 self.screening = Some(decision);
             }
-            ApplicationEvent::ScreeningOverridden { outcome, .. } => {
+            ApplicationEvent::ScreeningOverridden {
+                outcome,
+                promised_date,
+                ..
+            } => {
                 self.status = status_for(&outcome);
                 self.outcome = Some(outcome);
                 self.overridden = true;
+                if promised_date.is_some() {
+                    self.promised_date = promised_date;
+                }
             }
             ApplicationEvent::ApplicationRefused {
                 principle,

@@ -130,7 +130,16 @@ fn apply(row: &mut ViewRow, event: ApplicationEvent) -> Option<CertificateRow> {
             row.promised_date = decision.promised_date;
             set_outcome(row, &decision.outcome, false);
         }
-        ApplicationEvent::ScreeningOverridden { outcome, .. } => set_outcome(row, &outcome, true),
+        ApplicationEvent::ScreeningOverridden {
+            outcome,
+            promised_date,
+            ..
+        } => {
+            if promised_date.is_some() {
+                row.promised_date = promised_date;
+            }
+            set_outcome(row, &outcome, true);
+        }
         ApplicationEvent::ApplicationRefused {
             principle,
             referral,

@@ -143,6 +143,9 @@ pub struct ApplicationResponse {
     #[schema(value_type = Object)]
     pub outcome: serde_json::Value,
     pub overridden: bool,
+    /// The date the certificate is promised for, from screening or from an override that
+    /// issues one.
+    pub promised_date: Option<NaiveDate>,
     pub evidence_checks: usize,
     pub stub_signed: bool,
     pub approved_by: Option<String>,
@@ -167,6 +170,7 @@ impl ApplicationResponse {
             screening: serde_json::to_value(&application.screening).unwrap_or_default(),
             outcome: serde_json::to_value(&application.outcome).unwrap_or_default(),
             overridden: application.overridden,
+            promised_date: application.promised_date,
             evidence_checks: application.evidence.len(),
             stub_signed: application.stub_signed,
             approved_by: application.approved_by.clone(),

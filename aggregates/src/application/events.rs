@@ -38,6 +38,11 @@ pub enum ApplicationEvent {
         outcome: Outcome,
         justification: String,
         officer: String,
+        /// The date the certificate is promised for when the override issues one: the decision
+        /// date plus the kind's time limit in working days. Absent for an override that refuses,
+        /// and in events recorded before overrides set a date.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        promised_date: Option<NaiveDate>,
     },
     ApplicationRefused {
         principle: String,

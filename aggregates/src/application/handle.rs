@@ -274,12 +274,36 @@ impl Application {
                 "the override names the outcome already in force",
             ));
         }
+        let promised_date = self.promised_date_of(&outcome, policy)?;
         Ok(vec![ApplicationEvent::ScreeningOverridden {
             previous,
             outcome,
             justification: command.justification,
             officer: command.actor.officer_id,
+            promised_date,
         }])
+    }
+
+    /// Returns the date a certificate is promised for when `outcome` issues one: the decision
+    /// date plus the kind's time limit in working days, as screening computes it.
+    fn promised_date_of(&self, outcome: &Outcome, policy: &Policy) -> Result<Option<NaiveDate>> {
+        let (Some(kind), Some(decided)) = (outcome.kind(), self.decision_date) else {
+            return Ok(None);
+        };
+        let days = policy
+            .kind(kind)
+            .map_or(0, |kind| kind.time_limit_working_days);
+        let promised = policy
+            .calendar
+            .add_working_days(decided, days)
+            .map_err(|error| {
+                ApplicationError::rejected(
+                    "date_outside_calendar",
+                    "decision_date",
+                    error.to_string(),
+                )
+            })?;
+        Ok(Some(promised))
     }
 
     fn refuse(&self, command: RefuseApplication) -> Result<Vec<ApplicationEvent>> {

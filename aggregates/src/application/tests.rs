@@ -362,6 +362,16 @@ fn override_with_justification_is_recorded() {
             ..
         }
     ));
+    // Decided on Monday 2026-11-02; a kinship certificate is due three working days later.
+    let ApplicationEvent::ScreeningOverridden { promised_date, .. } = &events[0] else {
+        panic!("an override is recorded: {events:?}");
+    };
+    assert_eq!(*promised_date, Some(date("2026-11-05")));
+    let mut application = Application::default();
+    for event in with(refused_kinship(), events) {
+        application.apply(event);
+    }
+    assert_eq!(application.promised_date, Some(date("2026-11-05")));
 }
 
 #[test]

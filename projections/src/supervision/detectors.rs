@@ -191,6 +191,10 @@ pub struct ApplicationCase {
     pub policy_version: Option<String>,
     pub outcome: Option<Outcome>,
     pub promised_date: Option<NaiveDate>,
+    /// The override that set the promised date in force, when one did; screening set it
+    /// otherwise.
+    #[serde(default)]
+    pub promised_by: Option<EventRef>,
     pub submitted: Option<EventRef>,
     pub screened: Option<EventRef>,
     pub overridden: Option<EventRef>,
@@ -216,8 +220,6 @@ impl ApplicationCase {
         if self.closed.is_some() || !accepted {
             return None;
         }
-        // NOTE: an application overridden from a refusal to an issuance has no promised date,
-        // because screening sets it only for accepted applications, so it is never overdue.
         self.promised_date
     }
 }
@@ -293,6 +295,7 @@ pub fn detect_application(
             outcome,
             justification,
             officer,
+            promised_date,
             ..
         } => {
             if text_too_short(&justification) {
@@ -308,6 +311,10 @@ pub fn detect_application(
                 });
             }
             case.outcome = Some(outcome);
+            if promised_date.is_some() {
+                case.promised_date = promised_date;
+                case.promised_by = Some(at.clone());
+            }
             case.overridden = Some(at);
             case.overridden_by = Some(officer);
         }
@@ -458,7 +465,12 @@ fn detect_approval(
         detail: format!(
             "ready for approval on {ready_on}, promised for {promised}, approved on {approved_on}"
         ),
-        evidence: refs(&[&case.screened, &Some(ready_at.clone()), &Some(at.clone())]),
+        evidence: refs(&[
+            &case.screened,
+            &case.promised_by,
+            &Some(ready_at.clone()),
+            &Some(at.clone()),
+        ]),
     });
 }
 
@@ -478,7 +490,7 @@ pub fn approval_overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option
         detail: format!(
             "ready for approval on {ready_on}, promised for {promised}, still awaiting a station leader's approval on {today}"
         ),
-        evidence: refs(&[&case.screened, &Some(ready_at.clone())]),
+        evidence: refs(&[&case.screened, &case.promised_by, &Some(ready_at.clone())]),
     })
 }
 
@@ -561,7 +573,7 @@ fn detect_closing(
         officer: case.handling_officer.clone(),
         occurred_on: promised + Days::new(1),
         detail: format!("promised for {promised}, closed on {closed_on}"),
-        evidence: refs(&[&case.screened, &Some(at.clone())]),
+        evidence: refs(&[&case.screened, &case.promised_by, &Some(at.clone())]),
     });
 }
 
@@ -696,7 +708,7 @@ pub fn overdue_open(case: &ApplicationCase, today: NaiveDate) -> Option<Finding>
         officer: case.handling_officer.clone(),
         occurred_on: promised + Days::new(1),
         detail: format!("promised for {promised}, still open on {today}"),
-        evidence: refs(&[&case.screened]),
+        evidence: refs(&[&case.screened, &case.promised_by]),
     })
 }
 

@@ -178,6 +178,7 @@ fn override_to_refuse(justification: &str) -> ApplicationEvent {
         },
         justification: justification.into(),
         officer: "hh".into(),
+        promised_date: None,
     }
 }
 
@@ -316,33 +317,64 @@ fn transition_cannot_issue_not_found() {
     );
 }
 
+/// Overrides a refusal of a kinship request decided on 2026-11-02 to an issuance, due three
+/// working days later.
+fn override_to_issue() -> ApplicationEvent {
+    ApplicationEvent::ScreeningOverridden {
+        previous: Outcome::Refuse {
+            principle: "legal_document".into(),
+            referral: "出示户口簿".into(),
+        },
+        outcome: Outcome::Issue {
+            kind: "kinship".into(),
+            transitional: false,
+        },
+        justification: "申请人户口簿遗失，所长同意出具。".into(),
+        officer: "hh".into(),
+        promised_date: Some(date("2026-11-05")),
+    }
+}
+
+#[test]
+fn overridden_issuance_overdue_after_promise() {
+    let mut case = Case::submitted(true);
+    assert_eq!(case.state.due_on(), None, "a refusal promises nothing");
+    case.apply(override_to_issue(), "household_officer");
+    assert_eq!(case.state.due_on(), Some(date("2026-11-05")));
+    assert_eq!(overdue_open(&case.state, date("2026-11-05")), None);
+    let finding = overdue_open(&case.state, date("2026-11-06")).expect("overdue");
+    let cited: Vec<&str> = finding
+        .evidence
+        .iter()
+        .map(|at| at.event_type.as_str())
+        .collect();
+    assert_eq!(cited, vec!["ApplicationScreened", "ScreeningOverridden"]);
+
+    case.apply(
+        issuance("kinship", "household_seal", "hh", "2026-11-09"),
+        "household_officer",
+    );
+    let finding = case.finding(Rule::Overdue);
+    assert_eq!(
+        finding.detail,
+        "promised for 2026-11-05, closed on 2026-11-09"
+    );
+    assert_eq!(finding.evidence.len(), 3);
+}
+
 #[test]
 fn issuance_of_refused_matter_found() {
     let mut case = Case::submitted(true);
-    case.apply(
-        ApplicationEvent::ScreeningOverridden {
-            previous: Outcome::Refuse {
-                principle: "legal_document".into(),
-                referral: "出示户口簿".into(),
-            },
-            outcome: Outcome::Issue {
-                kind: "kinship".into(),
-                transitional: false,
-            },
-            justification: "申请人户口簿遗失，所长同意出具。".into(),
-            officer: "hh".into(),
-        },
-        "household_officer",
-    )
-    .apply(
-        evidence("household_archives", EvidenceResult::Confirmed),
-        "household_officer",
-    )
-    .apply(signature(), "household_officer")
-    .apply(
-        issuance("kinship", "household_seal", "hh", "2026-11-03"),
-        "household_officer",
-    );
+    case.apply(override_to_issue(), "household_officer")
+        .apply(
+            evidence("household_archives", EvidenceResult::Confirmed),
+            "household_officer",
+        )
+        .apply(signature(), "household_officer")
+        .apply(
+            issuance("kinship", "household_seal", "hh", "2026-11-03"),
+            "household_officer",
+        );
     let finding = case.finding(Rule::IssuedOutsideCatalogue);
     let cited: Vec<i64> = finding.evidence.iter().map(|at| at.sequence).collect();
     assert_eq!(
