@@ -159,7 +159,7 @@ type FindingRow = (
 async fn findings(server: &TestServer) -> Vec<FindingRow> {
     sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, rule, station_code, officer_id, occurred_on, detail, evidence
-           FROM supervision_findings ORDER BY aggregate_type, aggregate_id, rule",
+           FROM supervision_findings ORDER BY aggregate_type, aggregate_id, rule, occurrence",
     )
     .fetch_all(server.pool())
     .await
@@ -1193,7 +1193,7 @@ async fn read_findings(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn application_reads_projected() {
-    let server = with_inspector(TestServer::start().await).await;
+    let mut server = with_inspector(TestServer::start().await).await;
     let id = server.submit("hh", kinship_request()).await;
     let (status, answer) = server
         .get(
@@ -1204,40 +1204,56 @@ async fn application_reads_projected() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     // A read written around the API by an officer of another station, which also names the
     // wrong station for the case: the detector takes the case's station from the application.
-    let read = ApplicationReadEvent::ApplicationRead {
-        reader: "hh9".into(),
+    let read = |reader: &str, purpose: &str| ApplicationReadEvent::ApplicationRead {
+        reader: reader.into(),
         role: Role::HouseholdOfficer,
         station: "S2".into(),
         case_station: "S2".into(),
         view: ReadView::History,
-        purpose: " ".into(),
+        purpose: purpose.into(),
     };
     let outsider = format!("{id}-copy");
     import_events(&server, "application", &outsider, submitted(false)).await;
-    import_events(
-        &server,
-        "application_reads",
-        &outsider,
-        vec![(read, "household_officer")],
-    )
-    .await;
+    // Two outsiders read the case: each read is a finding of its own.
+    let reads = vec![
+        (read("hh9", " "), "household_officer"),
+        (read("hh8", "a neighbour asked"), "household_officer"),
+    ];
+    import_events(&server, "application_reads", &outsider, reads).await;
     settle(&server).await;
 
-    let expected = |rule: &str| {
+    let expected = |rule: &str, officer: &str, read: &str| {
         (
             outsider.clone(),
             rule.to_string(),
-            "hh9".to_string(),
-            "application_reads#1".to_string(),
+            officer.to_string(),
+            read.to_string(),
         )
     };
     assert_eq!(
         read_findings(&server, "application").await,
         vec![
-            expected("read_outside_case"),
-            expected("read_without_purpose")
+            expected("read_outside_case", "hh9", "application_reads#1"),
+            expected("read_outside_case", "hh8", "application_reads#2"),
+            expected("read_without_purpose", "hh9", "application_reads#1"),
         ]
     );
+
+    // A rebuild, with the server's projector stopped, finds the same, each read once.
+    server.stop_server().await;
+    let before = findings(&server).await;
+    projections::supervision::rebuild(server.pool(), &policies(), date("2026-11-30"))
+        .await
+        .expect("rebuild runs");
+    let after = findings(&server).await;
+    let reads_of = |rows: &[FindingRow]| -> Vec<FindingRow> {
+        rows.iter()
+            .filter(|row| row.2.starts_with("read_"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(reads_of(&after), reads_of(&before));
+    assert_eq!(reads_of(&after).len(), 3);
     server.stop().await;
 }
 

@@ -152,11 +152,16 @@ pub async fn apply_next_batch(
         };
         let (station, unit) = case.place();
         for rule in detected.cleared {
-            let finding_key = (key.0.clone(), key.1.clone(), rule.code());
+            let finding_key = (key.0.clone(), key.1.clone(), rule.code(), String::new());
             changes.insert(finding_key, FindingChange::Remove);
         }
         for finding in detected.findings {
-            let finding_key = (key.0.clone(), key.1.clone(), finding.rule.code());
+            let finding_key = (
+                key.0.clone(),
+                key.1.clone(),
+                finding.rule.code(),
+                finding.occurrence(),
+            );
             let change = FindingChange::Replace {
                 station: station.clone(),
                 unit: unit.clone(),
@@ -187,8 +192,8 @@ fn case_key(row: &PgRow) -> CaseKey {
     (aggregate_type, row.get("aggregate_id"))
 }
 
-/// Aggregate type, aggregate id and rule code of a finding.
-type FindingKey = (String, String, &'static str);
+/// Aggregate type, aggregate id, rule code and occurrence of a finding.
+type FindingKey = (String, String, &'static str, String);
 
 /// The detectors' state of one case while a batch is applied.
 enum CaseState {
@@ -328,14 +333,15 @@ async fn write_changes(
     tx: &mut Transaction<'_, Postgres>,
     changes: BTreeMap<FindingKey, FindingChange>,
 ) -> sqlx::Result<()> {
-    let mut removed: (Vec<String>, Vec<String>, Vec<&str>) = Default::default();
+    let mut removed: (Vec<String>, Vec<String>, Vec<&str>, Vec<String>) = Default::default();
     let mut replaced = FindingColumns::default();
-    for ((aggregate_type, id, rule), change) in changes {
+    for ((aggregate_type, id, rule, occurrence), change) in changes {
         match change {
             FindingChange::Remove => {
                 removed.0.push(aggregate_type);
                 removed.1.push(id);
                 removed.2.push(rule);
+                removed.3.push(occurrence);
             }
             FindingChange::Replace {
                 station,
@@ -347,6 +353,7 @@ async fn write_changes(
                 replaced.types.push(aggregate_type);
                 replaced.ids.push(id);
                 replaced.rules.push(rule);
+                replaced.occurrences.push(occurrence);
                 replaced.stations.push(station);
                 replaced.units.push(unit);
                 replaced.officers.push(finding.officer);
@@ -359,28 +366,31 @@ async fn write_changes(
     if !removed.0.is_empty() {
         sqlx::query(
             "DELETE FROM supervision_findings
-              WHERE (aggregate_type, aggregate_id, rule) IN
-                    (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+              WHERE (aggregate_type, aggregate_id, rule, occurrence) IN
+                    (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]))",
         )
         .bind(removed.0)
         .bind(removed.1)
         .bind(removed.2)
+        .bind(removed.3)
         .execute(&mut **tx)
         .await?;
     }
     if !replaced.types.is_empty() {
         sqlx::query(
             "INSERT INTO supervision_findings
-                    (aggregate_type, aggregate_id, rule, station_code, unit_code, officer_id, occurred_on, detail, evidence)
+                    (aggregate_type, aggregate_id, rule, occurrence, station_code, unit_code, officer_id,
+                     occurred_on, detail, evidence)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::date[], $8::text[], $9::jsonb[])
-             ON CONFLICT (aggregate_type, aggregate_id, rule) DO UPDATE
+                                  $7::text[], $8::date[], $9::text[], $10::jsonb[])
+             ON CONFLICT (aggregate_type, aggregate_id, rule, occurrence) DO UPDATE
                 SET officer_id = EXCLUDED.officer_id, occurred_on = EXCLUDED.occurred_on,
                     detail = EXCLUDED.detail, evidence = EXCLUDED.evidence",
         )
         .bind(replaced.types)
         .bind(replaced.ids)
         .bind(replaced.rules)
+        .bind(replaced.occurrences)
         .bind(replaced.stations)
         .bind(replaced.units)
         .bind(replaced.officers)
@@ -399,6 +409,7 @@ struct FindingColumns {
     types: Vec<String>,
     ids: Vec<String>,
     rules: Vec<&'static str>,
+    occurrences: Vec<String>,
     stations: Vec<Option<String>>,
     units: Vec<Option<String>>,
     officers: Vec<String>,
@@ -433,7 +444,7 @@ async fn insert_finding(
         "INSERT INTO supervision_findings
                 (aggregate_type, aggregate_id, rule, station_code, unit_code, officer_id, occurred_on, detail, evidence)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (aggregate_type, aggregate_id, rule) {conflict}"
+         ON CONFLICT (aggregate_type, aggregate_id, rule, occurrence) {conflict}"
     ))
     .bind(aggregate_type)
     .bind(id)

@@ -274,7 +274,7 @@ pub async fn findings(
             AND ($3::text IS NULL OR rule = $3)
             AND ($4::date IS NULL OR occurred_on >= $4)
             AND ($5::date IS NULL OR occurred_on <= $5)
-          ORDER BY occurred_on, aggregate_type, aggregate_id, rule"
+          ORDER BY occurred_on, aggregate_type, aggregate_id, rule, occurrence"
     ))
     .bind(station)
     .bind(params.text("officer"))

@@ -152,6 +152,19 @@ pub struct Finding {
     pub evidence: Vec<EventRef>,
 }
 
+impl Finding {
+    /// Returns the act a finding of a per-act rule concerns, as the aggregate type and sequence
+    /// of its first cited event (`application_reads#2`), so that each offending read is a
+    /// finding of its own. Other rules have one finding per case and return an empty text.
+    pub fn occurrence(&self) -> String {
+        let per_act = matches!(self.rule, Rule::ReadWithoutPurpose | Rule::ReadOutsideCase);
+        match self.evidence.first() {
+            Some(act) if per_act => format!("{}#{}", act.aggregate_type, act.sequence),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Changes that one event makes to the findings of its case.
 #[derive(Debug, Default, PartialEq)]
 pub struct Detected {

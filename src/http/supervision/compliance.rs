@@ -279,7 +279,7 @@ async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<Strin
 /// matter, kind, principle and status, in one scan of `application_view`:
 ///
 /// * `decided`: decided in the period, and `decided_overdue` of those with an `overdue` finding.
-///   The findings' key (aggregate type, id, rule) lets at most one finding join each row.
+///   A case has at most one `overdue` finding, so at most one finding joins each row.
 /// * `closed`: closed in the period, `closed_transitional` of those issued only under the
 ///   transition window, and `closed_explained` of those with an explanation of the minimum
 ///   length and a referral, the same test as the `refusal_unexplained` rule.

@@ -209,7 +209,7 @@ pub async fn trail(
     let rows: Vec<FindingRow> = sqlx::query_as(&format!(
         "SELECT {FINDING_COLUMNS} FROM supervision_findings
           WHERE officer_id = ANY($1) AND occurred_on BETWEEN $2 AND $3
-          ORDER BY occurred_on, aggregate_id, rule"
+          ORDER BY occurred_on, aggregate_id, rule, occurrence"
     ))
     .bind(&officers)
     .bind(from)
