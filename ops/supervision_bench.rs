@@ -263,6 +263,7 @@ fn render(
 fn append(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new()
+        .create(true)
         .append(true)
         .open(path)
         .with_context(|| format!("opening {} failed", path.display()))?;

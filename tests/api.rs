@@ -429,6 +429,12 @@ async fn history_read_needs_a_purpose_and_is_recorded() {
         ("", StatusCode::BAD_REQUEST, "missing_field"),
         ("?purpose=+", StatusCode::BAD_REQUEST, "missing_field"),
         ("?purpose=a%00b", StatusCode::BAD_REQUEST, "invalid_text"),
+        ("?purpose=caf%E9", StatusCode::BAD_REQUEST, "invalid_text"),
+        (
+            "?purpose=one&purpose=two",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
         (&too_long, StatusCode::BAD_REQUEST, "field_too_long"),
     ] {
         let (answer_status, answer) = server.get(Some("hh"), &format!("{history}{query}")).await;

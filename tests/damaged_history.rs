@@ -150,6 +150,63 @@ async fn damaged_history_blocks_commands() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_read_log_blocks_reads() {
+    let server = TestServer::start().await;
+    let id = server.submit("hh", kinship_request()).await;
+    let history = format!("/v1/applications/{id}/history?purpose=applicant+asks+for+a+copy");
+    let (status, answer) = server.get(Some("hh"), &history).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    as_superuser(
+        &server,
+        &format!(
+            "UPDATE events SET payload = jsonb_set(payload::jsonb, '{{ApplicationRead,purpose}}', '\"rewritten\"')::json
+              WHERE aggregate_type = 'application_reads' AND aggregate_id = '{id}'"
+        ),
+    )
+    .await;
+    let before = server.event_count().await;
+
+    // No read can be recorded on the damaged log, so the history is not shown, and the error
+    // names the read log rather than the application.
+    let (status, answer) = server.get(Some("hh"), &history).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "read_log_damaged");
+    let message = answer["error"]["message"].as_str().expect("message");
+    assert!(message.contains("application_reads"), "{message}");
+    assert_eq!(server.event_count().await, before, "nothing is appended");
+    let (status, answer) = server
+        .get(Some("hh"), &format!("/v1/applications/{id}"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the application itself is intact: {answer}"
+    );
+
+    // An application event that no longer decodes still leaves the history readable.
+    let odd = server.submit("hh", kinship_request()).await;
+    as_superuser(
+        &server,
+        &format!(
+            "UPDATE events SET payload = '{{\"Bogus\": {{}}}}'::json
+              WHERE aggregate_type = 'application' AND aggregate_id = '{odd}' AND sequence = 2"
+        ),
+    )
+    .await;
+    let (status, answer) = server
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{odd}/history?purpose=damage+report"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["chain_verified"], false);
+    assert_eq!(answer["first_break"]["sequence"], 2);
+    assert_eq!(answer["events"][1]["payload"], json!({"Bogus": {}}));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_exchange_record_is_rejected() {
     let server = TestServer::start().await;
     let department = json!({"code": "civil", "name": "民政局", "kind": "civil_affairs"});

@@ -1239,6 +1239,20 @@ async fn application_reads_projected() {
         ]
     );
 
+    // The read log takes the case's station from the application, not from the read.
+    let (status, log) = server
+        .get(Some("ld"), "/v1/record-reads?station=S1&reader=hh9")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log[0]["case_id"], outsider.as_str(), "{log}");
+    assert_eq!(log[0]["case_station"], "S1");
+    assert_eq!(log[0]["view"], "history");
+    let (status, log) = server
+        .get(Some("insp"), "/v1/record-reads?station=S2")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log, json!([]), "no case of S2 was read");
+
     // A rebuild, with the server's projector stopped, finds the same, each read once.
     server.stop_server().await;
     let before = findings(&server).await;

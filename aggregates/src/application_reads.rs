@@ -194,5 +194,14 @@ mod tests {
         );
         let longest = "x".repeat(MAX_PURPOSE_CHARS);
         assert!(decide(read(Role::HouseholdOfficer, "S1", &longest)).is_ok());
+        for invisible in ["\u{200B}", "\u{FEFF}", "\u{3000}", "--"] {
+            let result = decide(read(Role::HouseholdOfficer, "S1", invisible));
+            assert_eq!(code(result), "missing_field", "{invisible:?}");
+        }
+        for hidden in ["case 7\u{1}", "case \u{202E}7", "\u{1b}[31mcase 7"] {
+            let result = decide(read(Role::HouseholdOfficer, "S1", hidden));
+            assert_eq!(code(result), "invalid_text", "{hidden:?}");
+        }
+        assert!(decide(read(Role::HouseholdOfficer, "S1", "申请人查询")).is_ok());
     }
 }

@@ -143,8 +143,8 @@ pub struct ApplicationResponse {
     #[schema(value_type = Object)]
     pub outcome: serde_json::Value,
     pub overridden: bool,
-    /// The date the certificate is promised for, from screening or from an override that
-    /// issues one.
+    /// The date promised when the application was accepted for issuance, by screening or by an
+    /// override. It stays after an override to a refusal, which is due by the same date.
     pub promised_date: Option<NaiveDate>,
     pub evidence_checks: usize,
     pub stub_signed: bool,

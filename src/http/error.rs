@@ -3,7 +3,7 @@
 use aggregates::application::ApplicationError;
 use aggregates::exchange::ExchangeError;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cqrs_es::AggregateError;
@@ -139,6 +139,23 @@ impl From<JsonRejection> for ApiError {
             code,
             field,
             message: text,
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let text = rejection.body_text();
+        // serde names the parameter as in "missing field `level`" or "duplicate field `purpose`".
+        let field = text
+            .split_once("field `")
+            .and_then(|(_, tail)| tail.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        ApiError::BadRequest {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_query",
+            field,
+            message: format!("{text}; /v1/openapi.json lists each endpoint's query parameters"),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::inspection::{
     Category, CloseInspection, InspectingBody, Inspection, InspectionCommand, OpenInspection,
@@ -14,7 +15,7 @@ use aggregates::policy::Role;
 use aggregates::record_check::RecordCheck;
 use aggregates::unit_visit::UnitVisit;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -290,7 +291,7 @@ pub async fn show(
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<InspectionList>> {
     let params = Params::new(query, &["station", "status"])?;
     let station = match (scope_of(&actor)?, params.text("station")) {

@@ -1,10 +1,11 @@
 //! Ledger endpoints: the newest signed checkpoint, an application's receipt with inclusion
 //! proofs, and consistency proofs between two checkpoints.
 
+use crate::http::ApiQuery;
 use aggregates::ledger::Checkpoint;
 use aggregates::merkle;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -167,7 +168,7 @@ fn tree_size_param(value: Option<&str>, field: &str) -> ApiResult<u64> {
 pub async fn consistency(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    Query(query): Query<ConsistencyQuery>,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> ApiResult<Json<ConsistencyResponse>> {
     let old_size = tree_size_param(query.old.as_deref(), "old")?;
     let new_size = tree_size_param(query.new.as_deref(), "new")?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -415,6 +415,76 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .to_string();
         Ok(RequestId(id))
     }
+}
+
+/// Query string whose rejections use the API's error shape and name the parameter. A
+/// percent-encoded value that is not UTF-8 is rejected, where axum's `Query` would store
+/// replacement characters in its place.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some(name) = parameter_not_utf8(query) {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "invalid_text",
+                message: format!(
+                    "query parameter {name} is not UTF-8 text after percent-decoding; encode it as UTF-8"
+                ),
+                field: Some(name),
+            });
+        }
+        let Query(value) = Query::<T>::try_from_uri(&parts.uri)?;
+        Ok(ApiQuery(value))
+    }
+}
+
+/// Returns the name of the first query parameter whose name or value does not decode to UTF-8.
+fn parameter_not_utf8(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name_bytes = percent_decode(name);
+        let valid = std::str::from_utf8(&name_bytes).is_ok()
+            && std::str::from_utf8(&percent_decode(value)).is_ok();
+        (!valid).then(|| String::from_utf8_lossy(&name_bytes).into_owned())
+    })
+}
+
+/// Decodes `%XX` escapes and `+` as a query string encodes them; a malformed escape is kept
+/// unchanged.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = bytes
+            .get(index + 1..index + 3)
+            .filter(|_| bytes[index] == b'%')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (escaped, bytes[index]) {
+            (Some(byte), _) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (None, b'+') => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            (None, byte) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    decoded
 }
 
 /// JSON body whose rejections use the API's error shape and name the field.

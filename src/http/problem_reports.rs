@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::problem_report::{ProblemCommand, ProblemReport};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -142,7 +143,7 @@ pub async fn show(
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<ProblemList>> {
     let params = Params::new(query, &["status"])?;
     let status = params.text("status");

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError, PersonInput};
 use aggregates::record_check::{
     AnswerObjection, ApproveRecordCheck, CheckResult, CheckSource, IssueRecordCertificate,
     ObjectionDecision, ReadResults, RecordCheck, RecordCheckCommand, SubmitRecordCheck, WrittenAct,
 };
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
@@ -502,7 +503,7 @@ pub async fn results(
     Authenticated(actor): Authenticated,
     request_id: RequestId,
     Path(id): Path<String>,
-    Query(query): Query<ResultsQuery>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<ResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
     super::reject_nul("purpose", &purpose)?;

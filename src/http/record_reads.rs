@@ -2,10 +2,11 @@
 //! no-criminal-record applications and unit verification visits, and of every read of an
 //! application's personal data (its full history or its replay), for supervision.
 
+use crate::http::ApiQuery;
 use aggregates::application::ApplicationError;
 use aggregates::policy::Role;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -42,6 +43,8 @@ pub struct ReadLogEntry {
     /// Station of the reader, which may differ from the case station for an inspector.
     pub reader_station: String,
     pub purpose: String,
+    /// View of a read of personal data, `history` or `replay`; absent for a read of results.
+    pub view: Option<String>,
     pub read_at: DateTime<Utc>,
 }
 
@@ -50,10 +53,10 @@ pub struct ReadLogEntry {
 pub async fn read_log(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<ReadLogQuery>,
+    ApiQuery(query): ApiQuery<ReadLogQuery>,
 ) -> ApiResult<Json<Vec<ReadLogEntry>>> {
     let station = match actor.role {
-        Role::Inspector => query.station,
+        Role::Inspector | Role::ProvincialOfficer => query.station,
         Role::StationLeader => match query.station {
             Some(station) if station != actor.station => {
                 return Err(denied(format!(
@@ -65,28 +68,32 @@ pub async fn read_log(
         },
         _ => {
             return Err(denied(
-                "the log of result reads is open to inspectors and station leaders".into(),
+                "the log of reads is open to inspectors, provincial officers and station leaders"
+                    .into(),
             ));
         }
     };
-    // The owning station is in the first event of a record check or visit, and in the read
-    // itself for an application.
+    // The owning station is in the first event of the case: the record check, the visit, or
+    // for a read of personal data the application, not the read. A case whose first event is
+    // missing keeps its reads in the log, with no station.
     let rows = sqlx::query(
         "SELECT CASE r.aggregate_type WHEN 'application_reads' THEN 'application'
                      ELSE r.aggregate_type END AS case_type,
                 r.aggregate_id, r.payload, r.recorded_at,
                 COALESCE(f.payload->'RecordCheckSubmitted'->>'station',
                          f.payload->'VisitRegistered'->>'station',
-                         r.payload->'ApplicationRead'->>'case_station') AS case_station
+                         f.payload->'ApplicationSubmitted'->>'station') AS case_station
            FROM events r
-           JOIN events f ON f.aggregate_type = r.aggregate_type
-                        AND f.aggregate_id = r.aggregate_id AND f.sequence = 1
+           LEFT JOIN events f
+             ON f.aggregate_type = CASE r.aggregate_type WHEN 'application_reads' THEN 'application'
+                                                         ELSE r.aggregate_type END
+            AND f.aggregate_id = r.aggregate_id AND f.sequence = 1
           WHERE ((r.aggregate_type = 'record_check' AND r.event_type = 'ResultsRead')
               OR (r.aggregate_type = 'unit_visit' AND r.event_type = 'VisitResultsRead')
               OR (r.aggregate_type = 'application_reads' AND r.event_type = 'ApplicationRead'))
             AND ($1::text IS NULL OR COALESCE(f.payload->'RecordCheckSubmitted'->>'station',
                                               f.payload->'VisitRegistered'->>'station',
-                                              r.payload->'ApplicationRead'->>'case_station') = $1)
+                                              f.payload->'ApplicationSubmitted'->>'station') = $1)
             AND ($2::text IS NULL OR COALESCE(r.payload->'ResultsRead'->>'reader',
                                               r.payload->'VisitResultsRead'->>'reader',
                                               r.payload->'ApplicationRead'->>'reader') = $2)
@@ -118,6 +125,7 @@ pub async fn read_log(
             role: text("role"),
             reader_station: text("station"),
             purpose: text("purpose"),
+            view: read["view"].as_str().map(String::from),
             read_at: row.get("recorded_at"),
         });
     }

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::{Actor, Application, ApplicationEvent};
 use aggregates::application_reads::ReadView;
 use aggregates::chain::{self, ChainBreak, StoredEvent};
 use aggregates::policy::Role;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use cqrs_es::Aggregate;
@@ -257,7 +258,7 @@ async fn station_filter(
 pub async fn findings(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<FindingsResponse>> {
     let scope = scope_of(&actor)?;
     let params = Params::new(query, &["station", "officer", "rule", "from", "to"])?;
@@ -402,13 +403,13 @@ async fn replay_events(state: &AppState, id: &str) -> ApiResult<Replayed> {
     Ok(replayed)
 }
 
-#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", params(ReadQuery), responses((status = 200, body = ReplayResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/supervision/applications/{id}/replay", params(ReadQuery), responses((status = 200, body = ReplayResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
     Path(id): Path<String>,
-    Query(query): Query<ReadQuery>,
+    ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<ReplayResponse>> {
     let scope = scope_of(&actor)?;
     let replayed = replay_events(&state, &id).await?;

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::ApplicationError;
 use aggregates::training::{RecordTraining, TrainingRecord};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -118,7 +119,7 @@ pub async fn record(
 pub async fn coverage(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<TrainingCoverage>> {
     let params = Params::new(query, &["station", "policy_version"])?;
     let station = match (scope_of(&actor)?, params.text("station")) {

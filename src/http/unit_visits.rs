@@ -3,6 +3,7 @@
 //! the systems checked, the result and what was disclosed. A written certificate follows only
 //! with a station leader's approval of the unit's need.
 
+use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::policy::Role;
 use aggregates::record_check::{CheckResult, ReadResults};
@@ -11,7 +12,7 @@ use aggregates::unit_visit::{
     RegisterVisit, UnitInput, UnitVisit, UnitVisitCommand, UnitVisitStatus,
 };
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -357,7 +358,7 @@ pub async fn results(
     Authenticated(actor): Authenticated,
     request_id: RequestId,
     Path(id): Path<String>,
-    Query(query): Query<ResultsQuery>,
+    ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<VisitResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
     super::reject_nul("purpose", &purpose)?;

@@ -37,18 +37,35 @@ pub fn check_results_access(
 /// Maximum length of a read's purpose, in characters.
 pub const MAX_PURPOSE_CHARS: usize = 500;
 
+/// Returns whether `purpose` states anything: at least one letter or digit, in any script.
+/// Whitespace, punctuation and invisible characters such as the zero-width space state nothing.
+pub fn states_purpose(purpose: &str) -> bool {
+    purpose.chars().any(char::is_alphanumeric)
+}
+
 /// Returns the trimmed purpose of a read of criminal-record results or personal data.
 ///
 /// # Errors
-/// Returns `missing_field` when no purpose is stated, and `field_too_long` above
+/// Returns `missing_field` when no purpose is stated (see [`states_purpose`]), `invalid_text`
+/// for a control or text-direction character, and `field_too_long` above
 /// [`MAX_PURPOSE_CHARS`].
 pub fn require_purpose(purpose: &str) -> Result<String, ApplicationError> {
     let purpose = purpose.trim();
-    if purpose.is_empty() {
+    if !states_purpose(purpose) {
         return Err(ApplicationError::invalid(
             "missing_field",
             "purpose",
-            "purpose is required: state why the data is read, such as the case or inspection it serves",
+            "purpose is required: state in words why the data is read, such as the case or inspection it serves",
+        ));
+    }
+    // Direction overrides can make the stored text read differently from what is shown.
+    let hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if purpose.chars().any(hidden) {
+        return Err(ApplicationError::invalid(
+            "invalid_text",
+            "purpose",
+            "purpose contains a control or text-direction character; send plain text",
         ));
     }
     if purpose.chars().count() > MAX_PURPOSE_CHARS {

@@ -9,7 +9,7 @@ use aggregates::policy::{
     CertificateKind, Circumstances, Outcome, Policy, PolicyBook, RequestingUnit,
 };
 use aggregates::record_check::RecordCheckEvent;
-use aggregates::record_check::access::check_results_access;
+use aggregates::record_check::access::{check_results_access, states_purpose};
 use aggregates::unit_visit::UnitVisitEvent;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -1057,7 +1057,7 @@ struct Read<'a> {
 impl Read<'_> {
     fn findings(self, context: &EventContext) -> Vec<Finding> {
         let mut findings = Vec::new();
-        if self.purpose.trim().is_empty() {
+        if !states_purpose(self.purpose) {
             findings.push(Finding {
                 rule: Rule::ReadWithoutPurpose,
                 officer: self.reader.officer_id.clone(),

@@ -1,6 +1,7 @@
 //! `/v1/exchange/requests`: receipt of a request with its subject batch, verification,
 //! feedback with its timeliness, handover and filing.
 
+use crate::http::ApiQuery;
 use aggregates::application::Actor;
 use aggregates::exchange::ExchangeError;
 use aggregates::exchange::request::{
@@ -9,8 +10,7 @@ use aggregates::exchange::request::{
 };
 use axum::Json;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -105,15 +105,6 @@ impl RequestResponse {
     }
 }
 
-fn bad_query(rejection: QueryRejection) -> ApiError {
-    ApiError::BadRequest {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_query",
-        field: None,
-        message: format!("{}; see /v1/openapi.json", rejection.body_text()),
-    }
-}
-
 fn parse_time(field: &str, text: &str) -> ApiResult<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(text).map_err(|_| {
         ExchangeError::invalid(
@@ -178,10 +169,9 @@ pub async fn receive(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    params: Result<Query<ReceiptParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<ReceiptParams>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<RequestResponse>)> {
-    let Query(params) = params.map_err(bad_query)?;
     let received_at = state.stated_time(
         "received_at",
         parse_time("received_at", &params.received_at)?,

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::application::MIN_EXPLANATION_CHARS;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -635,7 +636,7 @@ async fn inspections(
 pub async fn compliance(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
     let scope = scope_of(&actor)?;
     let params = Params::new(query, &["level", "code", "from", "to", "format"])?;

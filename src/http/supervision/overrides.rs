@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -64,7 +65,7 @@ fn rate(part: i64, total: i64) -> Option<f64> {
 pub async fn overrides(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<OverrideComparison>> {
     let scope = scope_of(&actor)?;
     let params = Params::new(query, &["station", "from", "to"])?;

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiQuery;
 use aggregates::policy::Role;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -97,7 +98,7 @@ pub struct Trail {
 pub async fn trail(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Query(query): Query<BTreeMap<String, String>>,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
 ) -> ApiResult<Json<Trail>> {
     let scope = scope_of(&actor)?;
     let params = Params::new(query, &["officer", "station", "from", "to"])?;
