@@ -442,6 +442,16 @@ async fn history_read_needs_a_purpose_and_is_recorded() {
         assert_eq!(answer["error"]["code"], code, "{query}: {answer}");
         assert_eq!(answer["error"]["field"], "purpose", "{query}: {answer}");
     }
+    // An id that is not UTF-8 or contains a NUL character is rejected in the same error shape.
+    for path in [
+        "/v1/applications/caf%E9/history?purpose=lookup",
+        "/v1/applications/a%00b/history?purpose=lookup",
+        "/v1/applications/a%00b",
+    ] {
+        let (status, answer) = server.get(Some("hh"), path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_text", "{path}: {answer}");
+    }
     // Another station's officer learns nothing, not even that the application exists.
     let (status, answer) = server
         .get(Some("hh9"), &format!("{history}?purpose=curious"))

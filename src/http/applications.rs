@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::http::ApiPath;
 use aggregates::application::{
     Actor, Application, ApplicationCommand, ApplicationError, ApproveApplication, EvidenceResult,
     IssueCertificate, OverrideOutcome, OverrideScreening, PersonInput, RecordEvidence,
@@ -9,7 +10,7 @@ use aggregates::application::{
 };
 use aggregates::policy::RequestingUnit;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -386,7 +387,7 @@ fn submit_command(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let application = load_for(&state, &actor, &id).await?;
     Ok(Json(ApplicationResponse::new(&id, &application)))
@@ -413,7 +414,7 @@ pub async fn override_screening(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<OverrideRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = OverrideScreening {
@@ -435,7 +436,7 @@ pub async fn refuse(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RefusalRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -459,7 +460,7 @@ pub async fn record_evidence(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EvidenceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = RecordEvidence {
@@ -482,7 +483,7 @@ pub async fn sign_stub(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SignatureRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = SignStub {
@@ -505,7 +506,7 @@ pub async fn approve(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DateRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = ApproveApplication {
@@ -526,7 +527,7 @@ pub async fn issue(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -577,7 +578,7 @@ pub async fn withdraw(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<WithdrawalRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = WithdrawApplication {

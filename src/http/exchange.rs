@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::http::ApiPath;
 use aggregates::application::Actor;
 use aggregates::exchange::ExchangeError;
 use aggregates::exchange::agreement::{Agreement, RegisterAgreement};
@@ -11,7 +12,7 @@ use aggregates::exchange::policy::Cadence;
 use aggregates::exchange::unit::DesignateResponsibleOfficer;
 use aggregates::policy::Role;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -263,7 +264,7 @@ pub async fn register_agreement(
 pub async fn show_agreement(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<AgreementResponse>> {
     let agreement = state
         .exchange
@@ -306,7 +307,7 @@ pub async fn designate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(unit): Path<String>,
+    ApiPath(unit): ApiPath<String>,
     ApiJson(body): ApiJson<DesignationRequest>,
 ) -> ApiResult<Json<UnitResponse>> {
     require_unit_leader(&state, &actor, &unit).await?;
@@ -349,7 +350,7 @@ pub async fn designate(
 pub async fn show_unit(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    Path(unit): Path<String>,
+    ApiPath(unit): ApiPath<String>,
 ) -> ApiResult<Json<UnitResponse>> {
     let responsible_officer = state
         .exchange

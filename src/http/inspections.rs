@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::inspection::{
@@ -15,7 +16,7 @@ use aggregates::policy::Role;
 use aggregates::record_check::RecordCheck;
 use aggregates::unit_visit::UnitVisit;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -270,7 +271,7 @@ fn may_read(actor: &Actor, station: &str) -> bool {
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InspectionResponse>> {
     // An inspection of another station is reported as absent, so ids cannot be probed.
     let readable = |inspection: &Inspection| may_read(&actor, &inspection.station);
@@ -342,7 +343,7 @@ pub async fn record_finding(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -414,7 +415,7 @@ pub async fn publish_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NoticeRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -433,7 +434,7 @@ pub async fn require_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RectificationRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -453,7 +454,7 @@ pub async fn report_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RectificationReportRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -472,7 +473,7 @@ pub async fn verify_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VerificationRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -493,7 +494,7 @@ pub async fn close(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ClosingRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;

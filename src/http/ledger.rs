@@ -1,11 +1,12 @@
 //! Ledger endpoints: the newest signed checkpoint, an application's receipt with inclusion
 //! proofs, and consistency proofs between two checkpoints.
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::ledger::Checkpoint;
 use aggregates::merkle;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -80,7 +81,7 @@ pub async fn latest_checkpoint(
 pub async fn receipt(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ReceiptResponse>> {
     load_for(&state, &actor, &id).await?;
     let rows: Vec<(i64, i64, Option<String>, Option<i64>)> = sqlx::query_as(

@@ -417,6 +417,40 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
+/// Path parameter whose rejections use the API's error shape. A segment that is not UTF-8, or
+/// that contains the NUL character, which the events table cannot store, is rejected with 400
+/// `invalid_text`.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = |message: String| ApiError::BadRequest {
+            status: axum::http::StatusCode::BAD_REQUEST,
+            code: "invalid_text",
+            field: Some("path".into()),
+            message,
+        };
+        if parts.uri.path().to_ascii_lowercase().contains("%00") {
+            return Err(invalid(
+                "the path contains a NUL character (%00); remove it from the id".into(),
+            ));
+        }
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(invalid(format!(
+                "{}; an id in the path is UTF-8 text, percent-encoded where needed",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 /// Query string whose rejections use the API's error shape and name the parameter. A
 /// percent-encoded value that is not UTF-8 is rejected, where axum's `Query` would store
 /// replacement characters in its place.

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::problem_report::{ProblemCommand, ProblemReport};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,7 @@ pub async fn report(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let readable = |report: &ProblemReport| may_read(&actor, &report.station);
     let report = load_for_reader(&state, &actor, &id, readable, not_found).await?;
@@ -179,7 +180,7 @@ pub async fn acknowledge(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AcknowledgementRequest>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -194,7 +195,7 @@ pub async fn answer(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AnswerRequest>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let date = state.stated_date("date", body.date)?;

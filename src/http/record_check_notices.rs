@@ -2,10 +2,11 @@
 //! written refusal notice, the public authenticity check of a certificate, and the log of who
 //! read the results.
 
+use crate::http::ApiPath;
 use aggregates::policy::Role;
 use aggregates::record_check::{RecordCheck, RecordCheckStatus};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -51,7 +52,7 @@ async fn load_own(state: &AppState, station: &str, id: &str) -> ApiResult<Record
 pub async fn refusal_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RecordRefusalNotice>> {
     let check = load_own(&state, &actor.station, &id).await?;
     let (Some(explanation), Some(refused_on)) = (&check.refusal_explanation, check.refused_on)
@@ -123,7 +124,7 @@ pub struct RecordCertificateCheck {
 #[utoipa::path(get, path = "/v1/record-checks/certificates/{number}", responses((status = 200, body = RecordCertificateCheck), (status = 404, body = ErrorBody)))]
 pub async fn check_certificate(
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> ApiResult<Json<RecordCertificateCheck>> {
     // The issuance event itself is the record; the expression index of migration
     // 20261204000300 serves this lookup.
@@ -177,7 +178,7 @@ pub struct ResultsReadEntry {
 pub async fn reads(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<ResultsReadEntry>>> {
     let check = store_of::<RecordCheck>(&state).load(&id).await?;
     let check = check.ok_or_else(not_found)?;

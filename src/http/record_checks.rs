@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError, PersonInput};
 use aggregates::record_check::{
@@ -11,7 +12,7 @@ use aggregates::record_check::{
     ObjectionDecision, ReadResults, RecordCheck, RecordCheckCommand, SubmitRecordCheck, WrittenAct,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::Aggregate;
@@ -322,7 +323,7 @@ async fn load_for(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Record
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let check = load_for(&state, &actor, &id).await?;
     Ok(Json(RecordCheckResponse::new(&state, &id, &check)))
@@ -356,7 +357,7 @@ pub async fn check_source(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SourceCheckRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::CheckSource(source_check(actor, body)?);
@@ -368,7 +369,7 @@ pub async fn approve(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RecordDateRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -381,7 +382,7 @@ pub async fn issue(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RecordIssuanceRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -400,7 +401,7 @@ pub async fn refuse(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ExplanationRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::Refuse(WrittenAct {
@@ -416,7 +417,7 @@ pub async fn file_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::FileObjection(WrittenAct {
@@ -432,7 +433,7 @@ pub async fn extend_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::ExtendObjection(WrittenAct {
@@ -448,7 +449,7 @@ pub async fn recheck(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SourceCheckRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::Recheck(source_check(actor, body)?);
@@ -460,7 +461,7 @@ pub async fn answer_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ObjectionAnswerRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::AnswerObjection(AnswerObjection {
@@ -502,7 +503,7 @@ pub async fn results(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<ResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();

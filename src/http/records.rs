@@ -1,12 +1,13 @@
 //! Read endpoints: an application's history with its hash chain, the refusal notice, the
 //! public certificate check and the policy in force.
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::Actor;
 use aggregates::application_reads::{ApplicationReads, ReadApplication, ReadView};
 use aggregates::chain::{self, ChainBreak, StoredEvent};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -103,7 +104,7 @@ pub async fn history(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
     // The history is shown even when its chain is damaged or an event does not decode: that is
@@ -211,7 +212,7 @@ pub struct RefusalNotice {
 pub async fn refusal_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RefusalNotice>> {
     let application = load_for(&state, &actor, &id).await?;
     let (Some(refusal), Some(screening)) = (&application.refusal, &application.screening) else {
@@ -307,7 +308,7 @@ pub struct CertificateCheck {
 #[utoipa::path(get, path = "/v1/certificates/{number}", responses((status = 200, body = CertificateCheck), (status = 404, body = ErrorBody)))]
 pub async fn check_certificate(
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    ApiPath(number): ApiPath<String>,
 ) -> ApiResult<Json<CertificateCheck>> {
     let not_found = || {
         ApiError::NotFound {

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, Application, ApplicationEvent};
 use aggregates::application_reads::ReadView;
 use aggregates::chain::{self, ChainBreak, StoredEvent};
 use aggregates::policy::Role;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use cqrs_es::Aggregate;
@@ -408,7 +409,7 @@ pub async fn replay(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<ReplayResponse>> {
     let scope = scope_of(&actor)?;

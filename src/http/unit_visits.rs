@@ -3,6 +3,7 @@
 //! the systems checked, the result and what was disclosed. A written certificate follows only
 //! with a station leader's approval of the unit's need.
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::policy::Role;
@@ -12,7 +13,7 @@ use aggregates::unit_visit::{
     RegisterVisit, UnitInput, UnitVisit, UnitVisitCommand, UnitVisitStatus,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -256,7 +257,7 @@ pub async fn register(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<VisitResponse>> {
     let visit = store_of::<UnitVisit>(&state).load(&id).await?;
     match visit {
@@ -273,7 +274,7 @@ pub async fn record_findings(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FindingsRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let now = Utc::now();
@@ -305,7 +306,7 @@ pub async fn approve_certificate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CertificateApprovalRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let command = UnitVisitCommand::ApproveCertificate(ApproveVisitCertificate {
@@ -321,7 +322,7 @@ pub async fn issue_certificate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<VisitIssuanceRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -357,7 +358,7 @@ pub async fn results(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<VisitResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
@@ -407,7 +408,7 @@ pub async fn results(
 pub async fn reads(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<ResultsReadEntry>>> {
     let visit = store_of::<UnitVisit>(&state).load(&id).await?;
     let visit = visit.ok_or_else(not_found)?;

@@ -1,6 +1,7 @@
 //! `/v1/exchange/requests`: receipt of a request with its subject batch, verification,
 //! feedback with its timeliness, handover and filing.
 
+use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::Actor;
 use aggregates::exchange::ExchangeError;
@@ -10,7 +11,7 @@ use aggregates::exchange::request::{
 };
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -274,7 +275,7 @@ async fn run(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, _) = load_request(&state, &id).await?;
     Ok(Json(RequestResponse::new(&id, request)))
@@ -287,7 +288,7 @@ pub async fn verify(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, responsible) = load_request(&state, &id).await?;
     // The aggregate decides who may verify and when; asking it first keeps a refused caller
@@ -310,7 +311,7 @@ pub async fn verify(
 pub async fn results(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     let (request, _) = load_request(&state, &id).await?;
     let Some(summary) = request.verification else {
@@ -345,7 +346,7 @@ pub async fn deliver_feedback(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FeedbackRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let delivered_at = match &body.delivered_at {
@@ -375,7 +376,7 @@ pub async fn prepare_handover(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<HandoverRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (_, responsible) = load_request(&state, &id).await?;
@@ -403,7 +404,7 @@ pub async fn acknowledge_handover(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AcknowledgementRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (_, responsible) = load_request(&state, &id).await?;
@@ -428,7 +429,7 @@ pub async fn file(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FilingRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, responsible) = load_request(&state, &id).await?;
