@@ -808,17 +808,35 @@ async fn write_bundle(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_bundle_verifies_independently() {
     let dir = tempfile::tempdir().expect("directory");
-    let (server, first) = two_checkpoints(dir.path()).await;
+    let (mut server, first) = two_checkpoints(dir.path()).await;
+    // A read of the case's history is sealed into a third checkpoint and bundled with the case.
+    server
+        .restart(Some(settings(dir.path(), "ledger.key", "published")))
+        .await
+        .expect("server restarts");
+    let (status, answer) = server
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{first}/history?purpose=export+check"),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    server.stop_server().await;
     let (path, mut value) = write_bundle(&server, dir.path(), Some(&first)).await;
-    assert_eq!(value["events"].as_array().map(Vec::len), Some(4));
+    assert_eq!(value["events"].as_array().map(Vec::len), Some(5));
     assert_eq!(
         value["consistency_proofs"].as_array().map(Vec::len),
-        Some(1)
+        Some(2)
+    );
+    let read = value["events"][4]["envelope"].as_str().expect("envelope");
+    assert!(
+        read.contains("\"aggregate_type\":\"application_reads\""),
+        "{read}"
     );
     let (ok, output) = run_python_verifier(&path, &dir.path().join("published"));
     assert!(ok, "{output}");
     assert!(
-        output.contains("verified 4 events in 1 chain against 2 signed checkpoints"),
+        output.contains("verified 5 events in 2 chains against 3 signed checkpoints"),
         "{output}"
     );
     let envelope = value["events"][2]["envelope"]

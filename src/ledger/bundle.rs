@@ -20,7 +20,8 @@ pub const FORMAT: &str = "zhengming-bundle-1";
 #[derive(Debug, Serialize)]
 pub struct Bundle {
     pub format: &'static str,
-    /// `ledger` for every sealed event, `case` for the events of one application.
+    /// `ledger` for every sealed event, `case` for the events of one application and the reads
+    /// of its personal data.
     pub scope: &'static str,
     pub public_keys: Vec<PublicKey>,
     /// Every checkpoint in the database, smallest tree first.
@@ -83,7 +84,8 @@ pub fn hex_list(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(ledger::encode_hash).collect()
 }
 
-/// Builds a bundle of the whole sealed ledger, or of application `case`.
+/// Builds a bundle of the whole sealed ledger, or of application `case` with the chain of the
+/// reads of its personal data, so that an inspector can prove who read the case as well.
 ///
 /// # Errors
 /// Fails when nothing is sealed yet, the case has no sealed event, or the database or
@@ -105,8 +107,9 @@ pub async fn export(
                      FROM events e JOIN ledger_leaves l ON l.global_position = e.global_position";
     let sql = match case {
         Some(_) => format!(
-            "{columns} WHERE l.leaf_index < $1 AND e.aggregate_type = 'application' AND e.aggregate_id = $2
-              ORDER BY e.sequence"
+            "{columns} WHERE l.leaf_index < $1 AND e.aggregate_id = $2
+                AND e.aggregate_type IN ('application', 'application_reads')
+              ORDER BY e.aggregate_type, e.sequence"
         ),
         None => format!("{columns} WHERE l.leaf_index < $1 ORDER BY l.leaf_index"),
     };
