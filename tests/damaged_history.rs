@@ -173,6 +173,10 @@ async fn damaged_read_log_blocks_reads() {
     assert_eq!(answer["error"]["code"], "read_log_damaged");
     let message = answer["error"]["message"].as_str().expect("message");
     assert!(message.contains("application_reads"), "{message}");
+    assert!(
+        message.contains("content changed at sequence 1"),
+        "{message}"
+    );
     assert_eq!(server.event_count().await, before, "nothing is appended");
     let (status, answer) = server
         .get(Some("hh"), &format!("/v1/applications/{id}"))

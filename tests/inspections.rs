@@ -273,6 +273,83 @@ async fn inspection_from_opening_to_accountability() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_reaches_the_area_addressed() {
+    let server = with_supervisors(TestServer::start().await).await;
+    let id = open_inspection(&server).await;
+    let base = format!("/v1/inspections/{id}");
+    let finding = json!({"category": "inaction", "officer": "hh",
+                         "description": "refused a kinship certificate the catalogue issues"});
+    expect(
+        &server,
+        "insp",
+        &format!("{base}/findings"),
+        finding,
+        StatusCode::OK,
+    )
+    .await;
+    let notices = format!("{base}/notices");
+    for (level, code) in [
+        ("county", "K9"),
+        ("city", "C9"),
+        ("province", "C1"),
+        ("station", "S2"),
+    ] {
+        let notice = json!({"text": "station S1 refused kinship certificates it must issue",
+                            "audience": {"level": level, "code": code}});
+        let want = (StatusCode::UNPROCESSABLE_ENTITY, "audience_outside_area");
+        refused(&server, "insp", &notices, notice, want).await;
+    }
+    let to_station = json!({"text": "station S1 refused kinship certificates it must issue"});
+    expect(&server, "insp", &notices, to_station, StatusCode::OK).await;
+    let to_county = json!({"text": "every station of K1: kinship certificates are issued, not refused",
+                           "audience": {"level": "county", "code": "K1"}});
+    let inspection = expect(&server, "insp", &notices, to_county, StatusCode::OK).await;
+    assert_eq!(
+        inspection["notices"][1]["audience"],
+        json!({"level": "county", "code": "K1"})
+    );
+    let to_province = json!({"text": "every station of the province: kinship certificates are issued",
+                             "audience": {"level": "province", "code": "C"}});
+    expect(&server, "insp", &notices, to_province, StatusCode::OK).await;
+    settle(&server).await;
+
+    let levels = |answer: &Value| -> Vec<String> {
+        answer
+            .as_array()
+            .expect("notices")
+            .iter()
+            .map(|notice| {
+                notice["audience_level"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    // The inspected station receives all three, another station of its county two of them.
+    let (status, own) = server.get(Some("hh"), "/v1/notices").await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let mut received = levels(&own);
+    received.sort();
+    assert_eq!(received, ["county", "province", "station"]);
+    let (status, other) = server.get(Some("hh9"), "/v1/notices").await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    let mut received = levels(&other);
+    received.sort();
+    assert_eq!(received, ["county", "province"]);
+    assert_eq!(other[0]["station_code"], "S1");
+    let (status, answer) = server.get(Some("hh9"), "/v1/notices?station=S1").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, all) = server.get(Some("insp"), "/v1/notices").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    let (status, of_s2) = server.get(Some("prov"), "/v1/notices?station=S2").await;
+    assert_eq!(status, StatusCode::OK, "{of_s2}");
+    assert_eq!(of_s2.as_array().map(Vec::len), Some(2));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_inspection_steps_record_nothing() {
     let server = with_supervisors(TestServer::start().await).await;
     let open = |kind: &str, id: &str| {

@@ -553,6 +553,16 @@ async fn findings_api_scopes_readers() {
         .get(Some("ld"), "/v1/supervision/findings?station=S2")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{other}");
+    // A repeated parameter is rejected rather than read as its last value.
+    let (status, answer) = server
+        .get(
+            Some("insp"),
+            "/v1/supervision/findings?station=S1&station=S2",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_query");
+    assert_eq!(answer["error"]["field"], "station");
     let (status, answer) = server.get(Some("hh"), "/v1/supervision/findings").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     let (status, answer) = server.get(None, "/v1/supervision/findings").await;

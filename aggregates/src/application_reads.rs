@@ -198,7 +198,12 @@ mod tests {
             let result = decide(read(Role::HouseholdOfficer, "S1", invisible));
             assert_eq!(code(result), "missing_field", "{invisible:?}");
         }
-        for hidden in ["case 7\u{1}", "case \u{202E}7", "\u{1b}[31mcase 7"] {
+        for hidden in [
+            "case 7\u{1}",
+            "case \u{202E}7",
+            "case 7\u{200F}",
+            "\u{1b}[31mcase 7",
+        ] {
             let result = decide(read(Role::HouseholdOfficer, "S1", hidden));
             assert_eq!(code(result), "invalid_text", "{hidden:?}");
         }

@@ -138,6 +138,40 @@ pub struct Notice {
     pub text: String,
     pub inspector: String,
     pub published_on: NaiveDate,
+    /// The area the notice is addressed to; the inspected station when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Audience>,
+}
+
+/// Level of an area a notice is addressed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AreaLevel {
+    Station,
+    County,
+    City,
+    Province,
+}
+
+impl AreaLevel {
+    /// Returns the level's code, as the API and the projection write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            AreaLevel::Station => "station",
+            AreaLevel::County => "county",
+            AreaLevel::City => "city",
+            AreaLevel::Province => "province",
+        }
+    }
+}
+
+/// An area a notice is addressed to, so that the stations of a county, a city or the province
+/// learn from what one station did: the inspected station or an area that contains it. The
+/// server checks that the area contains the station before the notice is published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audience {
+    pub level: AreaLevel,
+    pub code: String,
 }
 
 /// The state of one inspection, rebuilt from its events.
@@ -190,6 +224,8 @@ pub struct PublishNotice {
     pub actor: Actor,
     pub text: String,
     pub date: NaiveDate,
+    /// The area addressed, checked by the server against the inspected station's areas.
+    pub audience: Option<Audience>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -280,6 +316,10 @@ pub enum InspectionEvent {
         text: String,
         inspector: String,
         published_on: NaiveDate,
+        /// Absent in notices to the inspected station, and in every notice recorded before
+        /// notices could be addressed to an area.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audience: Option<Audience>,
     },
     RectificationRequired {
         round: u32,
@@ -410,10 +450,12 @@ impl Aggregate for Inspection {
                 text,
                 inspector,
                 published_on,
+                audience,
             } => self.notices.push(Notice {
                 text,
                 inspector,
                 published_on,
+                audience,
             }),
             InspectionEvent::RectificationRequired {
                 round,
@@ -583,10 +625,15 @@ impl Inspection {
                 self.require_findings("a notice")?;
                 not_before(command.date, last_step_on, "date", "the previous step")?;
                 require_written(&command.text, "text")?;
+                // A notice to the inspected station itself is recorded as before, without an area.
+                let audience = command.audience.filter(|area| {
+                    !(area.level == AreaLevel::Station && area.code == self.station)
+                });
                 Ok(vec![InspectionEvent::NoticePublished {
                     text: command.text.trim().to_string(),
                     inspector: command.actor.officer_id,
                     published_on: command.date,
+                    audience,
                 }])
             }
             InspectionCommand::RequireRectification(command) => {

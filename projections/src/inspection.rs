@@ -179,15 +179,24 @@ async fn apply_inspection(
             .await?;
         }
         InspectionEvent::NoticePublished {
-            text, published_on, ..
+            text,
+            published_on,
+            audience,
+            ..
         } => {
+            // A notice without an area is addressed to the inspected station.
             sqlx::query(
-                "INSERT INTO inspection_notices (inspection_id, number, station_code, text, published_on)
-                 SELECT inspection_id, notices + 1, station_code, $2, $3 FROM inspections WHERE inspection_id = $1",
+                "INSERT INTO inspection_notices
+                        (inspection_id, number, station_code, text, published_on, audience_level, audience_code)
+                 SELECT inspection_id, notices + 1, station_code, $2, $3, COALESCE($4, 'station'),
+                        COALESCE($5, station_code)
+                   FROM inspections WHERE inspection_id = $1",
             )
             .bind(id)
             .bind(text)
             .bind(published_on)
+            .bind(audience.as_ref().map(|area| area.level.code()))
+            .bind(audience.map(|area| area.code))
             .execute(&mut **tx)
             .await?;
             sqlx::query("UPDATE inspections SET notices = notices + 1 WHERE inspection_id = $1")

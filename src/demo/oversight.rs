@@ -206,8 +206,10 @@ async fn inspect(
         StatusCode::OK,
     )
     .await?;
+    // The notice goes to every station of the city, so that the others learn from this one.
     let notice = json!({"text": format!("通报：{station} 派出所存在{}问题，责令整改。",
                                         if category == "inaction" { "不作为" } else { "乱作为" }),
+                        "audience": {"level": "city", "code": scenario.city.code},
                         "date": last - Days::new(4)});
     post(
         format!("{base}/notices"),
@@ -302,7 +304,7 @@ pub fn print(outcome: &OversightOutcome) {
     );
     match &outcome.inspection {
         Some((station, rule, officer, decision)) => println!(
-            "inspection of station {station} on a {rule} finding: notice published, rectification accepted, closed with {decision} of {officer}"
+            "inspection of station {station} on a {rule} finding: notice published to the city, rectification accepted, closed with {decision} of {officer}"
         ),
         None => println!("no finding to inspect"),
     }

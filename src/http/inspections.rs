@@ -8,9 +8,9 @@ use crate::http::ApiPath;
 use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::inspection::{
-    Category, CloseInspection, InspectingBody, Inspection, InspectionCommand, OpenInspection,
-    Outcome, PublishNotice, RecordFinding, ReportRectification, RequireRectification, TargetKind,
-    VerifyRectification,
+    AreaLevel, Audience, Category, CloseInspection, InspectingBody, Inspection, InspectionCommand,
+    OpenInspection, Outcome, PublishNotice, RecordFinding, ReportRectification,
+    RequireRectification, TargetKind, VerifyRectification,
 };
 use aggregates::policy::Role;
 use aggregates::record_check::RecordCheck;
@@ -74,7 +74,28 @@ pub struct NoticeRequest {
     /// The text of the notice (通报).
     pub text: String,
     pub date: Option<NaiveDate>,
+    /// The area addressed: `{"level": "station" | "county" | "city" | "province", "code": …}`,
+    /// the inspected station or an area that contains it. The inspected station when absent.
+    #[schema(value_type = Option<Object>)]
+    pub audience: Option<Audience>,
 }
+
+/// One notice as a station reads it.
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct NoticeEntry {
+    pub inspection_id: String,
+    pub number: i32,
+    /// The inspected station.
+    pub station_code: String,
+    pub text: String,
+    pub published_on: NaiveDate,
+    /// `station`, `county`, `city` or `province`.
+    pub audience_level: String,
+    pub audience_code: String,
+}
+
+/// Maximum number of notices one request returns, newest first.
+pub const MAX_NOTICES: i64 = 1000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -419,12 +440,100 @@ pub async fn publish_notice(
     ApiJson(body): ApiJson<NoticeRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
+    if let Some(audience) = &body.audience {
+        check_audience(&state, &id, audience).await?;
+    }
     let command = InspectionCommand::PublishNotice(PublishNotice {
         actor,
         text: body.text,
         date,
+        audience: body.audience,
     });
     run(&state, &id, command, &request_id).await
+}
+
+/// Checks that `audience` is the station inspection `id` examines or an area that contains it:
+/// its county, its city, or its province (the leading digits of the city code).
+async fn check_audience(state: &AppState, id: &str, audience: &Audience) -> ApiResult<()> {
+    // An unknown inspection is left to the command, which reports it as not found.
+    let Some(inspection) = store_of::<Inspection>(state).load(id).await? else {
+        return Ok(());
+    };
+    let station = inspection.station;
+
+    let (county, city): (String, String) = sqlx::query_as(
+        "SELECT s.county_code, c.city_code FROM stations s JOIN counties c ON c.code = s.county_code
+          WHERE s.code = $1",
+    )
+    .bind(&station)
+    .fetch_one(&state.pool)
+    .await?;
+
+    let code = audience.code.as_str();
+    let contains = match audience.level {
+        AreaLevel::Station => code == station,
+        AreaLevel::County => code == county,
+        AreaLevel::City => code == city,
+        AreaLevel::Province => {
+            !code.is_empty() && code.len() < city.len() && city.starts_with(code)
+        }
+    };
+    if contains {
+        return Ok(());
+    }
+    let message = format!(
+        "a notice of an inspection of station {station} is addressed to that station, county {county}, city {city} or its province (leading digits of {city}); {} {code:?} is none of these",
+        audience.level.code()
+    );
+    Err(ApplicationError::Rejected {
+        code: "audience_outside_area",
+        field: "audience.code".into(),
+        message,
+    }
+    .into())
+}
+
+#[utoipa::path(get, path = "/v1/notices",
+    params(("station" = Option<String>, Query, description = "for supervisors: the station whose notices to list; all notices without it")),
+    responses((status = 200, body = [NoticeEntry]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn notices(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(query): ApiQuery<BTreeMap<String, String>>,
+) -> ApiResult<Json<Vec<NoticeEntry>>> {
+    let params = Params::new(query, &["station"])?;
+    // An officer reads the notices addressed to their own station or an area that contains it.
+    // Supervisors read all of them, or those a station receives.
+    let station = match (actor.role.supervises(), params.text("station")) {
+        (true, requested) => requested,
+        (false, Some(requested)) if requested != actor.station => {
+            return Err(super::supervision::forbidden(format!(
+                "officers read the notices their own station {} receives, not those of {requested}",
+                actor.station
+            )));
+        }
+        (false, _) => Some(actor.station.clone()),
+    };
+    let notices = sqlx::query_as(
+        "SELECT n.inspection_id, n.number, n.station_code, n.text, n.published_on,
+                n.audience_level, n.audience_code
+           FROM inspection_notices n
+          WHERE $1::text IS NULL OR EXISTS (
+                SELECT 1 FROM stations s JOIN counties c ON c.code = s.county_code
+                 WHERE s.code = $1
+                   AND ((n.audience_level = 'station' AND n.audience_code = s.code)
+                     OR (n.audience_level = 'county' AND n.audience_code = s.county_code)
+                     OR (n.audience_level = 'city' AND n.audience_code = c.city_code)
+                     OR (n.audience_level = 'province' AND starts_with(c.city_code, n.audience_code))))
+          ORDER BY n.published_on DESC, n.inspection_id, n.number
+          LIMIT $2",
+    )
+    .bind(station)
+    .bind(MAX_NOTICES)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(notices))
 }
 
 #[utoipa::path(post, path = "/v1/inspections/{id}/rectification", request_body = RectificationRequest,

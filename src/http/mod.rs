@@ -143,6 +143,7 @@ fn oversight_routes() -> Router<AppState> {
             post(inspections::open).get(inspections::list),
         )
         .route("/v1/inspections/{id}", get(inspections::show))
+        .route("/v1/notices", get(inspections::notices))
         .route(
             "/v1/inspections/{id}/findings",
             post(inspections::record_finding),
@@ -475,6 +476,14 @@ where
                 field: Some(name),
             });
         }
+        if let Some(name) = repeated_parameter(query) {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "invalid_query",
+                message: format!("query parameter {name} is given twice; give it once"),
+                field: Some(name),
+            });
+        }
         let Query(value) = Query::<T>::try_from_uri(&parts.uri)?;
         Ok(ApiQuery(value))
     }
@@ -489,6 +498,18 @@ fn parameter_not_utf8(query: &str) -> Option<String> {
             && std::str::from_utf8(&percent_decode(value)).is_ok();
         (!valid).then(|| String::from_utf8_lossy(&name_bytes).into_owned())
     })
+}
+
+/// Returns the name of the first query parameter given more than once. Without this check a
+/// map of parameters would keep the last value silently.
+fn repeated_parameter(query: &str) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(name, _)| name)))
+        .map(|name| String::from_utf8_lossy(&name).into_owned())
+        .find(|name| !seen.insert(name.clone()))
 }
 
 /// Decodes `%XX` escapes and `+` as a query string encodes them; a malformed escape is kept

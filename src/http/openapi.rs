@@ -34,7 +34,7 @@ use super::{
         supervision::findings, supervision::lag, supervision::replay, compliance::compliance,
         trail::trail, overrides::overrides,
         inspections::open, inspections::list, inspections::show, inspections::record_finding,
-        inspections::publish_notice, inspections::require_rectification,
+        inspections::publish_notice, inspections::notices, inspections::require_rectification,
         inspections::report_rectification, inspections::verify_rectification, inspections::close,
         training::record, training::coverage,
         problem_reports::report, problem_reports::list, problem_reports::show,

@@ -57,12 +57,19 @@ pub(crate) async fn record_application_read(
             ApiError::Application(ApplicationError::Conflict {
                 code: "history_damaged",
                 message,
-            }) => ApiError::Application(ApplicationError::Conflict {
-                code: "read_log_damaged",
-                message: format!(
-                    "the log of reads of application {id} (aggregate application_reads) fails verification, so no read of its personal data can be recorded and none is shown; the application's own chain is not concerned; run `zhengming verify` to examine the log. Cause: {message}"
-                ),
-            }),
+            }) => {
+                // The damage is named in parentheses: "(content changed at sequence 1)".
+                let damage = message
+                    .split_once('(')
+                    .and_then(|(_, rest)| rest.split_once(')'))
+                    .map_or("damaged", |(damage, _)| damage);
+                ApiError::Application(ApplicationError::Conflict {
+                    code: "read_log_damaged",
+                    message: format!(
+                        "the log of reads of application {id} (aggregate application_reads) fails verification ({damage}), so no read of its personal data can be recorded and none is shown; the application's own chain is not concerned; run `zhengming verify` to examine the log"
+                    ),
+                })
+            }
             other => other,
         })?;
     Ok(purpose.trim().to_string())

@@ -42,7 +42,7 @@ pub(crate) fn scope_of(actor: &Actor) -> ApiResult<Scope> {
         Role::Inspector | Role::ProvincialOfficer => Ok(Scope::All),
         Role::StationLeader => Ok(Scope::Station(actor.station.clone())),
         role => Err(forbidden(format!(
-            "supervision records are read by inspectors and station leaders; the officer's role is {}",
+            "supervision records are read by inspectors, provincial officers and station leaders; the officer's role is {}",
             role.code()
         ))),
     }

@@ -130,6 +130,7 @@ fn only_inspectors_open_or_decide() {
         actor: leader(),
         text: "the station refused issuable kinship certificates".into(),
         date: date("2026-11-05"),
+        audience: None,
     });
     assert_eq!(
         rejection_code(decide(vec![opened(), finding()], command)),
@@ -196,16 +197,49 @@ fn notice_and_rectification_need_findings() {
         actor: inspector(),
         text: "station S1 refused certificates the catalogue issues".into(),
         date: date("2026-11-05"),
+        audience: None,
     });
     assert_eq!(
         rejection_code(decide(vec![opened()], notice.clone())),
         "no_findings"
     );
-    let events = decide(vec![opened(), finding()], notice).expect("published");
+    let events = decide(vec![opened(), finding()], notice.clone()).expect("published");
     assert!(matches!(
         events[..],
-        [InspectionEvent::NoticePublished { .. }]
+        [InspectionEvent::NoticePublished { audience: None, .. }]
     ));
+    // A notice addressed to the inspected station is recorded like one with no area; one to
+    // its county keeps the area.
+    let InspectionCommand::PublishNotice(mut addressed) = notice else {
+        unreachable!("a notice command")
+    };
+    addressed.audience = Some(Audience {
+        level: AreaLevel::Station,
+        code: "S1".into(),
+    });
+    let events = decide(
+        vec![opened(), finding()],
+        InspectionCommand::PublishNotice(addressed.clone()),
+    )
+    .expect("published");
+    assert!(matches!(
+        events[..],
+        [InspectionEvent::NoticePublished { audience: None, .. }]
+    ));
+    let county = Audience {
+        level: AreaLevel::County,
+        code: "K1".into(),
+    };
+    addressed.audience = Some(county.clone());
+    let events = decide(
+        vec![opened(), finding()],
+        InspectionCommand::PublishNotice(addressed),
+    )
+    .expect("published");
+    let [InspectionEvent::NoticePublished { audience, .. }] = &events[..] else {
+        panic!("one notice: {events:?}");
+    };
+    assert_eq!(audience.as_ref(), Some(&county));
 
     let require = |due: &str| {
         InspectionCommand::RequireRectification(RequireRectification {
@@ -349,6 +383,7 @@ fn steps_on_an_unopened_inspection_are_not_found() {
         actor: inspector(),
         text: "station S1 refused certificates the catalogue issues".into(),
         date: date("2026-11-05"),
+        audience: None,
     });
     assert_eq!(decide(vec![], command), Err(ApplicationError::NotFound));
 }
@@ -359,6 +394,7 @@ fn steps_follow_the_previous_step_and_station() {
         actor: inspector(),
         text: "station S1 refused certificates the catalogue issues".into(),
         date: date("2026-11-02"),
+        audience: None,
     });
     let result = decide(vec![opened(), finding()], notice);
     assert_eq!(rejection_code(result), "date_out_of_order");

@@ -58,9 +58,13 @@ pub fn require_purpose(purpose: &str) -> Result<String, ApplicationError> {
             "purpose is required: state in words why the data is read, such as the case or inspection it serves",
         ));
     }
-    // Direction overrides can make the stored text read differently from what is shown.
-    let hidden =
-        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    // Direction marks and overrides can make the stored text read differently from what is
+    // shown.
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
     if purpose.chars().any(hidden) {
         return Err(ApplicationError::invalid(
             "invalid_text",
