@@ -106,7 +106,8 @@ enum Command {
     Rebuild,
     /// Add a city, county and station.
     Station {
-        /// Code of the city (the first four digits of its administrative code, e.g. 2201).
+        /// Code of the city: its administrative division code (e.g. 220100). A province is
+        /// named in reports by the leading digits its city codes share (22 for Jilin).
         #[arg(long, value_parser = non_empty)]
         city: String,
         /// Code of the county or district (e.g. 220102).

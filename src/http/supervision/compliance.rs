@@ -241,8 +241,8 @@ async fn area(state: &AppState, level: &str, code: &str) -> ApiResult<(Vec<Strin
         "station" => "s.code = $1",
         "county" => "s.county_code = $1",
         "city" => "k.city_code = $1",
-        // Province codes are the leading digits of the city codes (22 for Jilin, whose cities
-        // are 2201 to 2224). A whole city code is not a province.
+        // Province codes are the leading digits of the city codes (22 for Jilin, whose city
+        // codes run from 220100 to 222400). A whole city code is not a province.
         _ => "starts_with(k.city_code, $1) AND length(k.city_code) > length($1)",
     };
     let rows: Vec<(String, String, String)> = sqlx::query_as(&format!(
