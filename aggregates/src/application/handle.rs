@@ -293,17 +293,7 @@ impl Application {
         let days = policy
             .kind(kind)
             .map_or(0, |kind| kind.time_limit_working_days);
-        let promised = policy
-            .calendar
-            .add_working_days(decided, days)
-            .map_err(|error| {
-                ApplicationError::rejected(
-                    "date_outside_calendar",
-                    "decision_date",
-                    error.to_string(),
-                )
-            })?;
-        Ok(Some(promised))
+        promise(policy, decided, days).map(Some)
     }
 
     fn refuse(&self, command: RefuseApplication) -> Result<Vec<ApplicationEvent>> {
@@ -586,6 +576,19 @@ fn screening_error(error: ScreeningError) -> ApplicationError {
             ApplicationError::rejected("date_outside_calendar", "decision_date", message)
         }
     }
+}
+
+/// Returns the date `days` working days after `decided`: the date a certificate is promised for.
+///
+/// # Errors
+/// Returns `date_outside_calendar` when the working-day calendar does not cover the days.
+pub(crate) fn promise(policy: &Policy, decided: NaiveDate, days: u32) -> Result<NaiveDate> {
+    policy
+        .calendar
+        .add_working_days(decided, days)
+        .map_err(|error| {
+            ApplicationError::rejected("date_outside_calendar", "decision_date", error.to_string())
+        })
 }
 
 /// Longest name accepted, in characters; the longest names on Chinese ID cards, including

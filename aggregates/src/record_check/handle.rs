@@ -135,16 +135,11 @@ impl RecordCheck {
             ));
         }
         require_text(&command.destination, "destination")?;
-        let promised_date = policy
-            .calendar
-            .add_working_days(command.decision_date, rules.time_limit_working_days)
-            .map_err(|error| {
-                ApplicationError::rejected(
-                    "date_outside_calendar",
-                    "decision_date",
-                    error.to_string(),
-                )
-            })?;
+        let promised_date = crate::application::handle::promise(
+            policy,
+            command.decision_date,
+            rules.time_limit_working_days,
+        )?;
         Ok(vec![RecordCheckEvent::RecordCheckSubmitted {
             applicant,
             agent,
