@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::http::ApiPath;
 use aggregates::application::{
     Actor, Application, ApplicationCommand, ApplicationError, ApproveApplication, EvidenceResult,
     IssueCertificate, OverrideOutcome, OverrideScreening, PersonInput, RecordEvidence,
@@ -17,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::ApiPath;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId};

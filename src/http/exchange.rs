@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use crate::http::ApiPath;
 use aggregates::application::Actor;
 use aggregates::exchange::ExchangeError;
 use aggregates::exchange::agreement::{Agreement, RegisterAgreement};
@@ -18,6 +17,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::ApiPath;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId};

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::inspection::{
     AreaLevel, Audience, Category, CloseInspection, InspectingBody, Inspection, InspectionCommand,
@@ -27,6 +25,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::{execute, load_for_reader, store_of};
 use super::supervision::{Params, Scope, invalid, scope_of};
 use super::{ApiJson, AppState, RequestId};
+use super::{ApiPath, ApiQuery};
 
 /// The target of an inspection.
 #[derive(Debug, Deserialize, ToSchema)]

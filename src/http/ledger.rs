@@ -1,8 +1,6 @@
 //! Ledger endpoints: the newest signed checkpoint, an application's receipt with inclusion
 //! proofs, and consistency proofs between two checkpoints.
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::ledger::Checkpoint;
 use aggregates::merkle;
 use axum::Json;
@@ -14,6 +12,7 @@ use super::AppState;
 use super::applications::load_for;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::{ApiPath, ApiQuery};
 use crate::ledger::bundle::{hex_list, leaf_hashes};
 use crate::ledger::records;
 

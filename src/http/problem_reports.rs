@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::problem_report::{ProblemCommand, ProblemReport};
 use axum::Json;
@@ -19,6 +17,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::{execute, load_for_reader};
 use super::supervision::{Params, invalid};
 use super::{ApiJson, AppState, RequestId};
+use super::{ApiPath, ApiQuery};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,7 +2,6 @@
 //! written refusal notice, the public authenticity check of a certificate, and the log of who
 //! read the results.
 
-use crate::http::ApiPath;
 use aggregates::policy::Role;
 use aggregates::record_check::{RecordCheck, RecordCheckStatus};
 use axum::Json;
@@ -12,6 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
+use super::ApiPath;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};

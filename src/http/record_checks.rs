@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError, PersonInput};
 use aggregates::record_check::{
     AnswerObjection, ApproveRecordCheck, CheckResult, CheckSource, IssueRecordCertificate,
@@ -23,6 +21,7 @@ use super::applications::{PersonBody, new_certificate_number};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId, today_in_china};
+use super::{ApiPath, ApiQuery};
 use crate::criminal_records::ChainedStore;
 
 /// The application form for a no-criminal-record certificate.

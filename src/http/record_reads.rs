@@ -2,7 +2,6 @@
 //! no-criminal-record applications and unit verification visits, and of every read of an
 //! application's personal data (its full history or its replay), for supervision.
 
-use crate::http::ApiQuery;
 use aggregates::application::ApplicationError;
 use aggregates::policy::Role;
 use axum::Json;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 
+use super::ApiQuery;
 use super::AppState;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};

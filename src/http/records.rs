@@ -1,8 +1,6 @@
 //! Read endpoints: an application's history with its hash chain, the refusal notice, the
 //! public certificate check and the policy in force.
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::Actor;
 use aggregates::application_reads::{ApplicationReads, ReadApplication, ReadView};
 use aggregates::chain::{self, ChainBreak, StoredEvent};
@@ -19,6 +17,7 @@ use super::applications::load_for;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::execute;
+use super::{ApiPath, ApiQuery};
 use aggregates::application::{ApplicationError, Status};
 
 /// Query of a read of an application's personal data.

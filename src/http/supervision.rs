@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::{Actor, Application, ApplicationEvent};
 use aggregates::application_reads::ReadView;
 use aggregates::chain::{self, ChainBreak, StoredEvent};
@@ -21,6 +19,7 @@ use utoipa::ToSchema;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::records::{ReadQuery, record_application_read};
+use super::{ApiPath, ApiQuery};
 use super::{AppState, RequestId};
 
 pub mod compliance;

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiQuery;
 use aggregates::application::ApplicationError;
 use aggregates::training::{RecordTraining, TrainingRecord};
 use axum::Json;
@@ -14,6 +13,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::ApiQuery;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::inspections::officer_station;

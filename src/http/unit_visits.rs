@@ -3,8 +3,6 @@
 //! the systems checked, the result and what was disclosed. A written certificate follows only
 //! with a station leader's approval of the unit's need.
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::{Actor, ApplicationError};
 use aggregates::policy::Role;
 use aggregates::record_check::{CheckResult, ReadResults};
@@ -26,6 +24,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_check_notices::ResultsReadEntry;
 use super::record_checks::{ResultsQuery, code_of, execute, store_of};
 use super::{ApiJson, AppState, RequestId};
+use super::{ApiPath, ApiQuery};
 
 /// The visiting unit.
 #[derive(Clone, Debug, Deserialize, ToSchema)]

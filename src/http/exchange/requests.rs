@@ -1,8 +1,6 @@
 //! `/v1/exchange/requests`: receipt of a request with its subject batch, verification,
 //! feedback with its timeliness, handover and filing.
 
-use crate::http::ApiPath;
-use crate::http::ApiQuery;
 use aggregates::application::Actor;
 use aggregates::exchange::ExchangeError;
 use aggregates::exchange::request::{
@@ -24,6 +22,7 @@ use crate::exchange::verification;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::{ApiJson, AppState, RequestId, today_in_china};
+use crate::http::{ApiPath, ApiQuery};
 
 /// Query parameters of a new request; the body is the subject CSV.
 #[derive(Debug, Deserialize, IntoParams)]

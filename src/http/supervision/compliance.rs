@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiQuery;
 use aggregates::application::MIN_EXPLANATION_CHARS;
 use axum::extract::State;
 use axum::http::header;
@@ -17,9 +16,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Params, Scope, check_period, forbidden, invalid, scope_of};
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::{ApiQuery, AppState};
 
 const LEVELS: [&str; 4] = ["province", "city", "county", "station"];
 

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiQuery;
 use axum::Json;
 use axum::extract::State;
 use chrono::NaiveDate;
@@ -14,9 +13,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Params, check_period, invalid, scope_of, station_filter};
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiResult, ErrorBody};
+use crate::http::{ApiQuery, AppState};
 
 /// Minimum number of overrides in the period for an officer to stand out.
 // NOTE: both thresholds are the product's first choice; the notice sets none.

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::ApiQuery;
 use aggregates::policy::Role;
 use axum::Json;
 use axum::extract::State;
@@ -16,10 +15,10 @@ use super::{
     FINDING_COLUMNS, FindingBody, FindingRow, Params, Scope, check_period, finding_body, forbidden,
     invalid, scope_of,
 };
-use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::inspections::InspectionSummary;
+use crate::http::{ApiQuery, AppState};
 
 /// Most acts listed in one trail; the counts per event type cover every act.
 const MAX_ACTIONS: i64 = 1000;
