@@ -31,7 +31,8 @@ struct Settings {
     /// PostgreSQL server whose user may create databases.
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
-    /// Complete applications to write as events for the rebuild (about 4.6 events each);
+    /// Complete applications to write as events for the rebuild (about 4.6 events each, and
+    /// a read of the history of one in four);
     /// 0 skips the rebuild.
     #[arg(long, default_value_t = 44_000)]
     applications: u64,

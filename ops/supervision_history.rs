@@ -12,6 +12,7 @@ use aggregates::application::{
     PersonInput, RecordEvidence, RefuseApplication, SignStub, Signer, SubmitApplication,
     WithdrawApplication,
 };
+use aggregates::application_reads::{ApplicationReadEvent, ReadView};
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
 use aggregates::policy::{Circumstances, RequestingUnit, Role};
 use anyhow::Context;
@@ -364,11 +365,17 @@ async fn decide(
     Ok(case.events)
 }
 
-/// Returns the stored form of an application's events, linked into its chain, with the
-/// metadata the API records (actor, role, station, request id, time of recording).
-fn link_history(
+/// One application in [`READ_EVERY`] has its history read once by its handling officer, so
+/// that the rebuild also applies the read rules.
+const READ_EVERY: u64 = 4;
+
+/// Returns the stored form of the events of aggregate `id` of `aggregate_type`, linked into its
+/// chain, with the metadata the API records (actor, role, station, request id, time of
+/// recording).
+fn link_history<E: DomainEvent>(
+    aggregate_type: &str,
     id: &str,
-    events: Vec<(ApplicationEvent, Actor)>,
+    events: Vec<(E, Actor)>,
 ) -> anyhow::Result<Vec<StoredEvent>> {
     let recorded_at = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
@@ -377,7 +384,7 @@ fn link_history(
     let mut stored = Vec::with_capacity(events.len());
     for (index, (event, actor)) in events.into_iter().enumerate() {
         let mut row = StoredEvent {
-            aggregate_type: "application".into(),
+            aggregate_type: aggregate_type.into(),
             aggregate_id: id.to_string(),
             sequence: index as u64 + 1,
             event_type: event.event_type(),
@@ -415,7 +422,22 @@ pub async fn load(
         for index in first..last {
             let station = &stations[(index as usize * 7919) % stations.len()];
             let id = format!("00000000-0000-4000-8000-{index:012}");
-            histories.push(link_history(&id, decide(index, station, services).await?)?.into_iter());
+            let events = decide(index, station, services).await?;
+            let handler = events.first().map(|(_, actor)| actor.clone());
+            histories.push(link_history("application", &id, events)?.into_iter());
+            // The read follows the submission: its iterator comes after the application's.
+            if let Some(handler) = handler.filter(|_| index % READ_EVERY == 0) {
+                let read = ApplicationReadEvent::ApplicationRead {
+                    reader: handler.officer_id.clone(),
+                    role: handler.role,
+                    station: handler.station.clone(),
+                    case_station: station.clone(),
+                    view: ReadView::History,
+                    purpose: "the applicant asked for a copy of the file".into(),
+                };
+                let read = vec![(read, handler)];
+                histories.push(link_history("application_reads", &id, read)?.into_iter());
+            }
         }
         loop {
             let round: Vec<StoredEvent> = histories.iter_mut().filter_map(Iterator::next).collect();
