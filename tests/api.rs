@@ -419,7 +419,7 @@ async fn refusal_notice_explains_and_refers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_read_needs_a_purpose_and_is_recorded() {
+async fn history_read_recorded_with_purpose() {
     let server = TestServer::start().await;
     let id = server.submit("hh", kinship_request()).await;
     let history = format!("/v1/applications/{id}/history");

@@ -100,6 +100,21 @@ async fn open_inspection(server: &TestServer) -> String {
     opened["inspection_id"].as_str().expect("id").to_string()
 }
 
+/// Opens an inspection of station S1, records `finding` in it, and returns the inspection's path.
+async fn inspection_with_finding(server: &TestServer, finding: Value) -> String {
+    let id = open_inspection(server).await;
+    let base = format!("/v1/inspections/{id}");
+    expect(
+        server,
+        "insp",
+        &format!("{base}/findings"),
+        finding,
+        StatusCode::OK,
+    )
+    .await;
+    base
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspection_from_opening_to_accountability() {
     let server = with_supervisors(TestServer::start().await).await;
@@ -275,18 +290,9 @@ async fn inspection_from_opening_to_accountability() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notice_reaches_the_area_addressed() {
     let server = with_supervisors(TestServer::start().await).await;
-    let id = open_inspection(&server).await;
-    let base = format!("/v1/inspections/{id}");
     let finding = json!({"category": "inaction", "officer": "hh",
                          "description": "refused a kinship certificate the catalogue issues"});
-    expect(
-        &server,
-        "insp",
-        &format!("{base}/findings"),
-        finding,
-        StatusCode::OK,
-    )
-    .await;
+    let base = inspection_with_finding(&server, finding).await;
     let notices = format!("{base}/notices");
     for (level, code) in [
         ("county", "K9"),
@@ -809,18 +815,9 @@ async fn snapshot(server: &TestServer) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspections_rebuild_equals_running() {
     let mut server = with_supervisors(TestServer::start().await).await;
-    let id = open_inspection(&server).await;
-    let base = format!("/v1/inspections/{id}");
     let finding =
         json!({"category": "inaction", "description": "refusals without a referral named"});
-    expect(
-        &server,
-        "insp",
-        &format!("{base}/findings"),
-        finding,
-        StatusCode::OK,
-    )
-    .await;
+    let base = inspection_with_finding(&server, finding).await;
     let requirement =
         json!({"requirement": "name the referral on every refusal notice", "due_on": day(5)});
     expect(

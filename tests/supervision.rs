@@ -688,8 +688,8 @@ async fn replay_shows_state_per_step() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
-    // The replay shows identity numbers unmasked: it needs a purpose, and every read is
-    // recorded on the application's read chain, refused ones not at all.
+    // The replay shows identity numbers unmasked, so it needs a purpose. Every read is recorded
+    // on the application's read chain, and a rejected read records nothing.
     let (status, answer) = server
         .get(
             Some("insp"),
@@ -1212,8 +1212,8 @@ async fn application_reads_projected() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    // A read written around the API by an officer of another station, which also names the
-    // wrong station for the case: the detector takes the case's station from the application.
+    // These reads are written around the API by officers of another station and name the wrong
+    // station for the case. The detector takes the case's station from the application.
     let read = |reader: &str, purpose: &str| ApplicationReadEvent::ApplicationRead {
         reader: reader.into(),
         role: Role::HouseholdOfficer,

@@ -454,19 +454,21 @@ pub async fn publish_notice(
 /// Checks that `audience` is the station inspection `id` examines or an area that contains it:
 /// its county, its city, or its province (the leading digits of the city code).
 async fn check_audience(state: &AppState, id: &str, audience: &Audience) -> ApiResult<()> {
-    // An unknown inspection is left to the command, which reports it as not found.
-    let Some(inspection) = store_of::<Inspection>(state).load(id).await? else {
+    // The station is read from the opening event as stored. The command that follows verifies
+    // the inspection's chain, and reports an unknown inspection as not found.
+    let areas: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT s.code, s.county_code, c.city_code
+           FROM events e
+           JOIN stations s ON s.code = e.payload->'InspectionOpened'->>'station'
+           JOIN counties c ON c.code = s.county_code
+          WHERE e.aggregate_type = 'inspection' AND e.aggregate_id = $1 AND e.sequence = 1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((station, county, city)) = areas else {
         return Ok(());
     };
-    let station = inspection.station;
-
-    let (county, city): (String, String) = sqlx::query_as(
-        "SELECT s.county_code, c.city_code FROM stations s JOIN counties c ON c.code = s.county_code
-          WHERE s.code = $1",
-    )
-    .bind(&station)
-    .fetch_one(&state.pool)
-    .await?;
 
     let code = audience.code.as_str();
     let contains = match audience.level {

@@ -493,9 +493,9 @@ where
 fn parameter_not_utf8(query: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name_bytes = percent_decode(name);
+        let name_bytes = decode_component(name);
         let valid = std::str::from_utf8(&name_bytes).is_ok()
-            && std::str::from_utf8(&percent_decode(value)).is_ok();
+            && std::str::from_utf8(&decode_component(value)).is_ok();
         (!valid).then(|| String::from_utf8_lossy(&name_bytes).into_owned())
     })
 }
@@ -507,39 +507,14 @@ fn repeated_parameter(query: &str) -> Option<String> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
-        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(name, _)| name)))
+        .map(|pair| decode_component(pair.split_once('=').map_or(pair, |(name, _)| name)))
         .map(|name| String::from_utf8_lossy(&name).into_owned())
         .find(|name| !seen.insert(name.clone()))
 }
 
-/// Decodes `%XX` escapes and `+` as a query string encodes them; a malformed escape is kept
-/// unchanged.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = bytes
-            .get(index + 1..index + 3)
-            .filter(|_| bytes[index] == b'%')
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (escaped, bytes[index]) {
-            (Some(byte), _) => {
-                decoded.push(byte);
-                index += 3;
-            }
-            (None, b'+') => {
-                decoded.push(b' ');
-                index += 1;
-            }
-            (None, byte) => {
-                decoded.push(byte);
-                index += 1;
-            }
-        }
-    }
-    decoded
+/// Decodes one name or value of a query string: `+` is a space, and `%XX` escapes are bytes.
+fn decode_component(text: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(&text.replace('+', " ")).collect()
 }
 
 /// JSON body whose rejections use the API's error shape and name the field.

@@ -40,6 +40,8 @@ pub(crate) async fn record_application_read(
     view: ReadView,
     purpose: Option<String>,
 ) -> ApiResult<String> {
+    // NOTE: reads of one application wait for each other, and each verifies the whole read
+    // chain, so a read slows as the chain grows (about 55 ms after 2,000 reads, measured once).
     let purpose = purpose.unwrap_or_default();
     super::reject_nul("purpose", &purpose)?;
     let command = ReadApplication {

@@ -992,7 +992,7 @@ fn read_findings(
     purpose: &str,
     context: &EventContext,
 ) -> Vec<Finding> {
-    let refused = check_results_access(&reader, station, handler)
+    let denial = check_results_access(&reader, station, handler)
         .is_err()
         .then_some("who does not handle the case, lead that station or inspect");
     let read = Read {
@@ -1000,7 +1000,7 @@ fn read_findings(
         station,
         reader,
         purpose,
-        refused,
+        denial,
     };
     read.findings(context)
 }
@@ -1026,7 +1026,7 @@ pub fn detect_application_read(
         role,
         station,
     };
-    let refused = check_personal_data_access(&reader, &case.station)
+    let denial = check_personal_data_access(&reader, &case.station)
         .is_err()
         .then_some("who neither works there nor inspects");
     let read = Read {
@@ -1034,7 +1034,7 @@ pub fn detect_application_read(
         station: &case.station,
         reader,
         purpose: &purpose,
-        refused,
+        denial,
     };
     Detected {
         findings: read.findings(context),
@@ -1051,7 +1051,7 @@ struct Read<'a> {
     reader: Actor,
     purpose: &'a str,
     /// Reason the access rule rejects the reader, when it does.
-    refused: Option<&'static str>,
+    denial: Option<&'static str>,
 }
 
 impl Read<'_> {
@@ -1066,11 +1066,11 @@ impl Read<'_> {
                 evidence: vec![context.at.clone()],
             });
         }
-        if let Some(refused) = self.refused {
+        if let Some(denial) = self.denial {
             findings.push(Finding {
                 rule: Rule::ReadOutsideCase,
                 detail: format!(
-                    "a read of {} of station {} by a {} of station {}, {refused}",
+                    "a read of {} of station {} by a {} of station {}, {denial}",
                     self.data,
                     self.station,
                     self.reader.role.code(),
