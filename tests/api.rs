@@ -513,6 +513,48 @@ async fn openapi_and_health_are_served() {
             "OpenAPI lacks {path}"
         );
     }
+    // A path parameter must appear in its path; anything else is sent in the query string.
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["in"] == "path" {
+                    let name = parameter["name"].as_str().expect("parameter name");
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path} documents {name} as part of the path"
+                    );
+                }
+            }
+        }
+    }
+    // Every read of personal data is refused without a purpose, so the document must say so.
+    for path in [
+        "/v1/applications/{id}/history",
+        "/v1/supervision/applications/{id}/replay",
+        "/v1/record-checks/{id}/results",
+        "/v1/unit-visits/{id}/results",
+    ] {
+        let parameters = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("OpenAPI gives no parameters for {path}"));
+        let purpose = parameters
+            .iter()
+            .find(|parameter| parameter["name"] == "purpose")
+            .unwrap_or_else(|| panic!("OpenAPI gives no purpose for {path}"));
+        assert_eq!(purpose["in"], "query", "{path}: {purpose}");
+        assert_eq!(purpose["required"], true, "{path}: {purpose}");
+    }
+    // A field that takes one of a few words lists them, so a client can be checked before use.
+    let evidence = &document["components"]["schemas"]["EvidenceRequest"]["properties"]["result"];
+    let schema_name = evidence["$ref"]
+        .as_str()
+        .and_then(|reference| reference.rsplit_once('/'))
+        .map(|(_, name)| name)
+        .unwrap_or_else(|| panic!("evidence result is not a named schema: {evidence}"));
+    assert_eq!(
+        document["components"]["schemas"][schema_name]["enum"],
+        json!(["confirmed", "not_found", "contradicts"])
+    );
     let (status, health) = server.get(None, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["database"], "ok");

@@ -25,6 +25,7 @@ pub const MAX_RECTIFICATION_DAYS: u64 = 366;
 
 /// The department an inspector belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InspectingBody {
     /// 纪检
@@ -37,6 +38,7 @@ pub enum InspectingBody {
 
 /// The kind of target an inspection examines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     Station,
@@ -48,6 +50,7 @@ pub enum TargetKind {
 
 /// The two kinds of wrongdoing the notice names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// 不作为: refusing or delaying what the rules require.
@@ -59,6 +62,7 @@ pub enum Category {
 /// The accountability decision that closes an inspection, from none to a disciplinary
 /// sanction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// No one is held accountable.

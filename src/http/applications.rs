@@ -91,7 +91,6 @@ pub struct EvidenceRequest {
     pub source: String,
     /// Reference in the source, such as a record or archive number.
     pub reference: String,
-    #[schema(value_type = String)]
     pub result: EvidenceResult,
 }
 
@@ -99,7 +98,6 @@ pub struct EvidenceRequest {
 #[serde(deny_unknown_fields)]
 pub struct SignatureRequest {
     /// `applicant` or `agent`.
-    #[schema(value_type = String)]
     pub signer: Signer,
     pub name: String,
     pub phone: String,

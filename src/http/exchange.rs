@@ -181,7 +181,6 @@ pub struct AgreementRequest {
     /// Code of a registered department.
     pub department: String,
     /// `annual`, `semi_annual`, `quarterly`, `monthly` or `ad_hoc`.
-    #[schema(value_type = String)]
     pub cadence: Cadence,
     /// Item codes from `GET /v1/policy` (`exchange.items`).
     pub items: Vec<String>,

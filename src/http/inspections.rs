@@ -32,7 +32,6 @@ use super::{ApiPath, ApiQuery};
 #[serde(deny_unknown_fields)]
 pub struct TargetBody {
     /// `station`, `officer`, `application`, `record_check` or `unit_visit`.
-    #[schema(value_type = String)]
     pub kind: TargetKind,
     /// The station code, officer id or case id.
     pub id: String,
@@ -42,7 +41,6 @@ pub struct TargetBody {
 #[serde(deny_unknown_fields)]
 pub struct OpenRequest {
     /// `discipline`, `inspectorate` or `household_administration`.
-    #[schema(value_type = String)]
     pub body: InspectingBody,
     pub target: TargetBody,
     /// The reason for the inspection, in at least 10 characters.
@@ -55,7 +53,6 @@ pub struct OpenRequest {
 #[serde(deny_unknown_fields)]
 pub struct FindingRequest {
     /// `inaction` (不作为) or `misconduct` (乱作为).
-    #[schema(value_type = String)]
     pub category: Category,
     /// Rule code of the detector finding this one comes from, if any.
     pub rule: Option<String>,
@@ -130,7 +127,6 @@ pub struct VerificationRequest {
 pub struct ClosingRequest {
     /// `no_accountability`, `criticism_and_education`, `admonishment`, `notified_criticism`,
     /// `suspension_from_duty` or `disciplinary_sanction`.
-    #[schema(value_type = String)]
     pub outcome: Outcome,
     /// Officers held accountable; empty for `no_accountability`.
     #[serde(default)]

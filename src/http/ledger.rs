@@ -130,10 +130,13 @@ pub async fn receipt(
 
 /// The two checkpoints a consistency proof connects, by tree size.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// Tree size of the older checkpoint.
+    #[param(required = true, value_type = String)]
     pub old: Option<String>,
     /// Tree size of the newer checkpoint.
+    #[param(required = true, value_type = String)]
     pub new: Option<String>,
 }
 

@@ -47,7 +47,6 @@ pub struct SourceCheckRequest {
     /// The query's reference in the source system, or the archive file number.
     pub query_reference: String,
     /// `no_record`, `criminal_record`, `administrative_violation` or `sealed_juvenile_record`.
-    #[schema(value_type = String)]
     pub result: CheckResult,
     /// Time of the query; defaults to now.
     pub checked_at: Option<DateTime<Utc>>,
@@ -86,7 +85,6 @@ pub struct ReasonRequest {
 #[serde(deny_unknown_fields)]
 pub struct ObjectionAnswerRequest {
     /// `upheld` or `reversed`.
-    #[schema(value_type = String)]
     pub decision: ObjectionDecision,
     pub explanation: String,
     pub date: Option<NaiveDate>,

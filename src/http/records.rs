@@ -22,9 +22,12 @@ use aggregates::application::{ApplicationError, Status};
 
 /// Query of a read of an application's personal data.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     /// Reason for the read, such as the case or inspection it serves, recorded with the read; at
     /// most 500 characters.
+    // Optional here only so that a missing purpose gets the API's own error naming the field.
+    #[param(required = true, value_type = String)]
     pub purpose: Option<String>,
 }
 

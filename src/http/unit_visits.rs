@@ -72,7 +72,6 @@ pub struct FindingsRequest {
     pub sources: Vec<String>,
     pub query_reference: String,
     /// `no_record`, `criminal_record`, `administrative_violation` or `sealed_juvenile_record`.
-    #[schema(value_type = String)]
     pub result: CheckResult,
     /// The information the officer disclosed to the unit, orally or in writing.
     pub disclosed: String,

@@ -22,6 +22,7 @@ pub struct PersonInput {
 
 /// The signer of the certificate stub (存根).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Signer {
     Applicant,
@@ -30,6 +31,7 @@ pub enum Signer {
 
 /// The finding of an evidence check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceResult {
     /// The source shows the fact to be certified.

@@ -29,6 +29,7 @@ pub const REGISTER_FIELDS: [&str; 12] = [
 
 /// How often the two departments of an agreement exchange information.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Cadence {
     Annual,

@@ -85,6 +85,7 @@ pub struct Material {
 
 /// A party that acknowledges a handover.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HandoverParty {
     /// The responsible officer who hands the materials over.

@@ -7,6 +7,7 @@ use crate::application::{Actor, PersonInput};
 
 /// The result a record system showed for the person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckResult {
     NoRecord,
@@ -20,6 +21,7 @@ pub enum CheckResult {
 
 /// The answer to an objection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectionDecision {
     /// The refusal stands.

@@ -26,6 +26,7 @@ use crate::http::{ApiPath, ApiQuery};
 
 /// Query parameters of a new request; the body is the subject CSV.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptParams {
     /// The agreement the request arrives under.
@@ -390,7 +391,6 @@ pub async fn prepare_handover(
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgementRequest {
     /// `handing_officer` or `receiving_person`.
-    #[schema(value_type = String)]
     pub party: HandoverParty,
     /// The name the handover records for that party.
     pub name: String,
