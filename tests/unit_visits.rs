@@ -341,6 +341,40 @@ async fn read_log_spans_both_workflows() {
     assert_eq!(log[1]["case_type"], "unit_visit");
     assert_eq!(log[1]["reader"], "ld");
 
+    // Paging: one read per page, the second page starting below the first page's position.
+    let (status, first) = server.get(Some("in"), "/v1/record-reads?limit=1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first.as_array().map(Vec::len), Some(1), "{first}");
+    assert_eq!(first[0], log[0]);
+    let position = first[0]["position"].as_i64().expect("position");
+    let (status, second) = server
+        .get(
+            Some("in"),
+            &format!("/v1/record-reads?limit=1&before={position}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second, json!([log[1].clone()]));
+    let last = log[1]["position"].as_i64().expect("position");
+    let (status, rest) = server
+        .get(Some("in"), &format!("/v1/record-reads?before={last}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    assert_eq!(rest, json!([]));
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=many", "limit"),
+        ("before=0", "before"),
+        ("before=-5", "before"),
+    ] {
+        let (status, body) = server
+            .get(Some("in"), &format!("/v1/record-reads?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+
     let (status, log) = server.get(Some("in"), "/v1/record-reads?reader=ld").await;
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log.as_array().map(Vec::len), Some(1), "{log}");

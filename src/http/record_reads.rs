@@ -19,14 +19,20 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 /// Maximum number of reads one request returns, newest first.
 pub const MAX_READS: i64 = 1000;
 
-/// Filters of the read log.
+/// Filters of the read log, and the page of it to return.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadLogQuery {
     /// Station that owns the case. A station leader receives only the reads of their own station.
     pub station: Option<String>,
     /// Officer id of the reader.
     pub reader: Option<String>,
+    /// Number of reads to return, newest first: 1 to 1,000, 1,000 when absent.
+    pub limit: Option<String>,
+    /// Returns only reads older than this position, the `position` of the last read of the
+    /// previous page, to page through the log.
+    pub before: Option<String>,
 }
 
 /// One read of results or personal data, with the case it concerned.
@@ -46,6 +52,8 @@ pub struct ReadLogEntry {
     /// View of a read of personal data, `history` or `replay`; absent for a read of results.
     pub view: Option<String>,
     pub read_at: DateTime<Utc>,
+    /// Position of the read in the ledger; pass the last one as `before` for the next page.
+    pub position: i64,
 }
 
 #[utoipa::path(get, path = "/v1/record-reads", params(ReadLogQuery),
@@ -73,13 +81,43 @@ pub async fn read_log(
             ));
         }
     };
+    let limit = match query.limit.as_deref() {
+        None => MAX_READS,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|limit| (1..=MAX_READS).contains(limit))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!(
+                        "query parameter limit must be a whole number from 1 to {MAX_READS}; found {text:?}"
+                    ),
+                )
+            })?,
+    };
+    let before = match query.before.as_deref() {
+        None => i64::MAX,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|before| *before > 0)
+            .ok_or_else(|| {
+                invalid(
+                    "before",
+                    format!(
+                        "query parameter before must be the position of a read from the previous page, a whole number above 0; found {text:?}"
+                    ),
+                )
+            })?,
+    };
     // The owning station is in the first event of the case: the record check, the visit, or
     // for a read of personal data the application, not the read. A case whose first event is
     // missing keeps its reads in the log, with no station.
     let rows = sqlx::query(
         "SELECT CASE r.aggregate_type WHEN 'application_reads' THEN 'application'
                      ELSE r.aggregate_type END AS case_type,
-                r.aggregate_id, r.payload, r.recorded_at,
+                r.aggregate_id, r.payload, r.recorded_at, r.global_position,
                 COALESCE(f.payload->'RecordCheckSubmitted'->>'station',
                          f.payload->'VisitRegistered'->>'station',
                          f.payload->'ApplicationSubmitted'->>'station') AS case_station
@@ -97,12 +135,14 @@ pub async fn read_log(
             AND ($2::text IS NULL OR COALESCE(r.payload->'ResultsRead'->>'reader',
                                               r.payload->'VisitResultsRead'->>'reader',
                                               r.payload->'ApplicationRead'->>'reader') = $2)
+            AND r.global_position < $3
           ORDER BY r.global_position DESC
-          LIMIT $3",
+          LIMIT $4",
     )
     .bind(station)
     .bind(query.reader)
-    .bind(MAX_READS)
+    .bind(before)
+    .bind(limit)
     .fetch_all(&state.pool)
     .await?;
     let mut entries = Vec::with_capacity(rows.len());
@@ -127,9 +167,19 @@ pub async fn read_log(
             purpose: text("purpose"),
             view: read["view"].as_str().map(String::from),
             read_at: row.get("recorded_at"),
+            position: row.get("global_position"),
         });
     }
     Ok(Json(entries))
+}
+
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::BadRequest {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        code: "invalid_field",
+        field: Some(field.to_string()),
+        message,
+    }
 }
 
 fn denied(message: String) -> ApiError {
