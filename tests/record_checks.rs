@@ -296,6 +296,18 @@ async fn missing_mandatory_source_blocks_issuance() {
             check("paper_archives", "no_record"),
         )
         .await;
+    // A source checked again, after others, is listed once, where it was first checked.
+    let (status, body) = server
+        .post(
+            "hh",
+            &format!("{base}/checks"),
+            check(MANDATORY[0], "no_record"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut listed = MANDATORY[..4].to_vec();
+    listed.push("paper_archives");
+    assert_eq!(body["sources_checked"], json!(listed), "{body}");
     let before = server.event_count().await;
     let (status, body) = server
         .post(

@@ -139,9 +139,13 @@ impl RecordCheckResponse {
             Some(policy) => check.unchecked_mandatory_sources(&policy.criminal_records),
             None => Vec::new(),
         };
-        let mut sources_checked: Vec<String> =
-            check.checks.iter().map(|c| c.source.clone()).collect();
-        sources_checked.dedup();
+        // A source checked again keeps the place of its first check.
+        let mut sources_checked: Vec<String> = Vec::new();
+        for checked in &check.checks {
+            if !sources_checked.contains(&checked.source) {
+                sources_checked.push(checked.source.clone());
+            }
+        }
         let today = today_in_china();
         RecordCheckResponse {
             application_id: id.to_string(),
