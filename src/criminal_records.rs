@@ -87,6 +87,9 @@ where
             Checked::Damaged(found) => Err(AggregateError::UserError(
                 ApplicationError::history_damaged(&found),
             )),
+            Checked::Undecodable(found) => {
+                Err(AggregateError::UserError(found.application_error()))
+            }
         }
     }
 }

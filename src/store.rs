@@ -99,7 +99,8 @@ impl ApplicationStore {
     /// Fails when the events cannot be read or decoded.
     pub async fn load_unverified(&self, id: &str) -> Result<Option<Application>, CommandError> {
         let serialized = self.events.get_events::<Application>(id).await?;
-        let (context, _) = apply_events(id, serialized)?;
+        let (context, _) = apply_events(id, serialized)
+            .map_err(|found| AggregateError::UserError(found.application_error()))?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
     }
 
@@ -116,15 +117,51 @@ impl ApplicationStore {
             Checked::Damaged(found) => Err(AggregateError::UserError(
                 ApplicationError::history_damaged(&found),
             )),
+            Checked::Undecodable(found) => {
+                Err(AggregateError::UserError(found.application_error()))
+            }
         }
     }
 }
 
-/// An aggregate read from its events: its state with the hash of its last event, or the first
-/// damage of its chain.
+/// An aggregate read from its events: its state with the hash of its last event, the first
+/// damage of its chain, or the first event this version cannot decode.
 pub(crate) enum Checked<A: Aggregate> {
     Verified(EventStoreAggregateContext<A>, String),
     Damaged(chain::ChainBreak),
+    Undecodable(UndecodableEvent),
+}
+
+/// A well-linked event whose payload this version of the ledger cannot decode: written by a
+/// newer version, or around the API. No command may be decided on its record, since the state
+/// it leaves is unknown.
+#[derive(Debug)]
+pub(crate) struct UndecodableEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: usize,
+    pub event_type: String,
+    pub event_version: String,
+}
+
+impl UndecodableEvent {
+    /// Error code of a command on a record with such an event (HTTP 409).
+    pub(crate) const CODE: &'static str = "history_undecodable";
+
+    /// Names the event, without the decoder's reason, which may quote personal data.
+    pub(crate) fn message(&self) -> String {
+        format!(
+            "event {} of this record ({} version {}) cannot be read by this version of zhengming; the record accepts no command until an operator has examined it (run `zhengming verify`, and check whether a newer version wrote it)",
+            self.sequence, self.event_type, self.event_version
+        )
+    }
+
+    pub(crate) fn application_error(&self) -> ApplicationError {
+        ApplicationError::Conflict {
+            code: Self::CODE,
+            message: self.message(),
+        }
+    }
 }
 
 /// Reads aggregate `id`, verifies its chain and, when it verifies, applies its events.
@@ -140,16 +177,19 @@ pub(crate) async fn load_checked<A: Aggregate>(
     if let Some(found) = chain::verify_chain(&stored) {
         return Ok(Checked::Damaged(found));
     }
-    let (context, head) = apply_events(id, serialized)?;
-    Ok(Checked::Verified(context, head))
+    match apply_events(id, serialized) {
+        Ok((context, head)) => Ok(Checked::Verified(context, head)),
+        Err(found) => Ok(Checked::Undecodable(found)),
+    }
 }
 
 /// Applies stored events in order; returns the state with its sequence and the hash of the
-/// last event (the genesis hash when there is none).
+/// last event (the genesis hash when there is none), or the first event that does not decode.
+/// The decoder's reason is logged, not returned.
 fn apply_events<A: Aggregate>(
     id: &str,
     serialized: Vec<SerializedEvent>,
-) -> Result<(EventStoreAggregateContext<A>, String), AggregateError<A::Error>> {
+) -> Result<(EventStoreAggregateContext<A>, String), UndecodableEvent> {
     let head = serialized
         .last()
         .and_then(|event| event.metadata.get(chain::HASH_KEY))
@@ -164,7 +204,24 @@ fn apply_events<A: Aggregate>(
     };
     for event in serialized {
         context.current_sequence = event.sequence;
-        let envelope = EventEnvelope::<A>::try_from(event)?;
+        let found = UndecodableEvent {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            event_type: event.event_type.clone(),
+            event_version: event.event_version.clone(),
+        };
+        let envelope = EventEnvelope::<A>::try_from(event).map_err(|error| {
+            tracing::error!(
+                aggregate_type = found.aggregate_type,
+                aggregate_id = found.aggregate_id,
+                sequence = found.sequence,
+                event_type = found.event_type,
+                %error,
+                "a stored event does not decode"
+            );
+            found
+        })?;
         context.aggregate.apply(envelope.payload);
     }
     Ok((context, head))

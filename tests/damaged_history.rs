@@ -3,6 +3,7 @@
 
 mod common;
 
+use aggregates::chain::{self, StoredEvent};
 use common::{TestServer, kinship_request};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -207,6 +208,80 @@ async fn damaged_read_log_blocks_reads() {
     assert_eq!(answer["chain_verified"], false);
     assert_eq!(answer["first_break"]["sequence"], 2);
     assert_eq!(answer["events"][1]["payload"], json!({"Bogus": {}}));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_event_refuses_commands() {
+    let server = TestServer::start().await;
+    let id = server.submit("hh", kinship_request()).await;
+    // An event of a type this version does not know, well linked after the last one: what a
+    // newer version leaves behind when the server is rolled back.
+    let (sequence, head): (i64, String) = sqlx::query_as(
+        "SELECT sequence, metadata->>$2 FROM events
+          WHERE aggregate_type = 'application' AND aggregate_id = $1
+          ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(&id)
+    .bind(chain::HASH_KEY)
+    .fetch_one(server.pool())
+    .await
+    .expect("last event is read");
+    let mut newer = StoredEvent {
+        aggregate_type: "application".into(),
+        aggregate_id: id.clone(),
+        sequence: sequence as u64 + 1,
+        event_type: "ApplicationArchived".into(),
+        event_version: "9.0".into(),
+        payload: json!({"ApplicationArchived": {"archive": "A-7"}}),
+        metadata: json!({"actor": "hh", "actor_role": "household_officer", "actor_station": "S1"}),
+    };
+    chain::link(&mut newer, &head).expect("event links");
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
+    )
+    .bind(&newer.aggregate_type)
+    .bind(&newer.aggregate_id)
+    .bind(newer.sequence as i64)
+    .bind(&newer.event_type)
+    .bind(&newer.event_version)
+    .bind(newer.payload.to_string())
+    .bind(newer.metadata.to_string())
+    .execute(server.pool())
+    .await
+    .expect("event is inserted");
+    let before = server.event_count().await;
+
+    let evidence =
+        json!({"source": "household_archives", "reference": "A-1", "result": "confirmed"});
+    let (status, answer) = server
+        .post("hh", &format!("/v1/applications/{id}/evidence"), evidence)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "history_undecodable");
+    let message = answer["error"]["message"].as_str().expect("message");
+    let named = format!(
+        "event {} of this record (ApplicationArchived version 9.0)",
+        sequence + 1
+    );
+    assert!(message.contains(&named), "{message}");
+    assert_eq!(server.event_count().await, before, "nothing is appended");
+
+    // The chain itself verifies, and the history shows the event as stored.
+    let (status, answer) = server
+        .get(
+            Some("hh"),
+            &format!("/v1/applications/{id}/history?purpose=damage+report"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["chain_verified"], true, "{answer}");
+    let events = answer["events"].as_array().expect("events");
+    assert_eq!(
+        events.last().map(|event| &event["payload"]),
+        Some(&newer.payload)
+    );
     server.stop().await;
 }
 

@@ -15,7 +15,9 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
 use sqlx::PgPool;
 
-use crate::store::{CHAIN_HEAD_KEY, ChainedEventRepository, Checked, load_checked, lock_aggregate};
+use crate::store::{
+    CHAIN_HEAD_KEY, ChainedEventRepository, Checked, UndecodableEvent, load_checked, lock_aggregate,
+};
 
 /// A command on an exchange aggregate that failed: a rule, a concurrent append, or storage.
 pub type ExchangeCommandError = AggregateError<ExchangeError>;
@@ -91,6 +93,10 @@ where
                     "the history of this record fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
                     found.damage, found.sequence
                 ),
+            ))),
+            Checked::Undecodable(found) => Err(AggregateError::UserError(ExchangeError::conflict(
+                UndecodableEvent::CODE,
+                found.message(),
             ))),
         }
     }
