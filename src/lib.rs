@@ -3,16 +3,15 @@
 //!
 //! * [`server`]: starting and stopping a server on a database.
 //! * [`http`]: the REST API under `/v1`.
-//! * [`store`]: postgres-es wiring and hash-chain linking.
+//! * [`store`]: the command side of every aggregate: postgres-es wiring, hash-chain linking,
+//!   and the refusal of commands on a history that fails verification.
 //! * [`database`]: the PostgreSQL server or the embedded one, and migrations.
-//! * [`criminal_records`]: the command side of no-criminal-record checks and unit verification.
 //! * [`registry`]: stations, officers and tokens.
 //! * [`exchange`]: information exchange: batch intake, population register, verification.
 //! * [`verify`]: checking every chain.
 //! * [`ledger`]: the global ledger: sealing, signed checkpoints, receipts, verification.
 //! * [`demo`]: a month of station work driven through the API.
 
-pub mod criminal_records;
 pub mod database;
 pub mod demo;
 pub mod exchange;

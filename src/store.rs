@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, Weak};
 
-use aggregates::application::{
-    Application, ApplicationCommand, ApplicationError, ApplicationServices,
-};
+use aggregates::application::{Application, ApplicationError};
 use aggregates::chain::{self, GENESIS_HASH, StoredEvent};
+use aggregates::exchange::ExchangeError;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{
     EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, PersistenceError,
@@ -19,106 +18,165 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// The command side of applications: loads an aggregate from its events, handles a command
-/// and commits the resulting events.
+/// The command side of applications.
+pub type ApplicationStore = ChainedStore<Application>;
+
+/// A command on an application that failed: a rule of the aggregate, a concurrent append, or
+/// storage.
+pub type CommandError = AggregateError<ApplicationError>;
+
+/// How many times a command is decided, when each time another server process on the same
+/// database appended to the record between the load and the commit. Commands of one process
+/// wait for each other and never collide.
+const DECISION_ATTEMPTS: usize = 3;
+
+/// An aggregate's error type, able to refuse a command on a history that cannot be trusted.
+pub trait HistoryRefusal: std::error::Error + Sized {
+    /// The history fails hash-chain verification (HTTP 409 `history_damaged`).
+    fn damaged(found: &chain::ChainBreak) -> Self;
+    /// The history holds an event this version cannot decode (HTTP 409 `history_undecodable`).
+    fn undecodable(found: &UndecodableEvent) -> Self;
+}
+
+impl HistoryRefusal for ApplicationError {
+    fn damaged(found: &chain::ChainBreak) -> Self {
+        ApplicationError::history_damaged(found)
+    }
+
+    fn undecodable(found: &UndecodableEvent) -> Self {
+        ApplicationError::Conflict {
+            code: UndecodableEvent::CODE,
+            message: found.message(),
+        }
+    }
+}
+
+impl HistoryRefusal for ExchangeError {
+    fn damaged(found: &chain::ChainBreak) -> Self {
+        ExchangeError::conflict("history_damaged", found.refusal())
+    }
+
+    fn undecodable(found: &UndecodableEvent) -> Self {
+        ExchangeError::conflict(UndecodableEvent::CODE, found.message())
+    }
+}
+
+/// The command side of one aggregate type on the hash-chained `events` table: loads an
+/// aggregate from its events, handles a command and commits the resulting events.
 ///
 /// `CqrsFramework::execute` returns no state, and every command response shows the state the
 /// command produced, so this runs the same three steps on cqrs-es's event store and keeps the
-/// aggregate the handler left.
-pub struct ApplicationStore {
-    store: PersistedEventStore<ChainedEventRepository, Application>,
+/// aggregate the handler left. Building one is cheap.
+pub struct ChainedStore<A: Aggregate> {
+    store: PersistedEventStore<ChainedEventRepository, A>,
     events: ChainedEventRepository,
-    services: ApplicationServices,
+    services: A::Services,
 }
 
-/// A command that failed: a rule of the aggregate, a concurrent append, or storage.
-pub type CommandError = AggregateError<ApplicationError>;
-
-impl ApplicationStore {
+impl<A> ChainedStore<A>
+where
+    A: Aggregate + Clone,
+    A::Command: Clone,
+    A::Error: HistoryRefusal,
+{
     /// Builds the store in event-store mode (no snapshots).
-    pub fn new(pool: &PgPool, services: ApplicationServices) -> Self {
+    pub fn new(pool: &PgPool, services: A::Services) -> Self {
         let store = PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()));
-        ApplicationStore {
+        ChainedStore {
             store,
             events: ChainedEventRepository::new(pool.clone()),
             services,
         }
     }
 
-    /// Returns the policy versions commands are checked against.
-    pub fn services(&self) -> &ApplicationServices {
+    /// Returns the services commands are checked against, such as the policy versions.
+    pub fn services(&self) -> &A::Services {
         &self.services
     }
 
-    /// Handles `command` on application `id` and returns the state after it.
+    /// Handles `command` on aggregate `id` and returns the state after it.
     ///
-    /// The application's chain is verified before the command is handled: a command on a
-    /// history that fails verification is refused, so nothing is ever appended to a damaged
-    /// chain. The hash of the last loaded event becomes the new events' `prev_hash`; if another
-    /// command appended in between, the insert collides on the sequence and fails as a conflict.
+    /// The chain is verified before the command is handled: a command on a history that fails
+    /// verification is refused, so nothing is ever appended to a damaged chain. The hash of the
+    /// last loaded event becomes the new events' `prev_hash`. If another server process appended
+    /// in between, the insert collides on the sequence; the command is then decided again on
+    /// the history as it now stands, as if it had arrived later.
     ///
     /// # Errors
     /// Returns the aggregate's rejection, `history_damaged` when the chain fails verification,
-    /// `AggregateConflict` when another command appended to the same application first, or a
-    /// storage error. Nothing is recorded on error.
+    /// `history_undecodable` when an event does not decode, `AggregateConflict` when other
+    /// processes appended first at every attempt, or a storage error. Nothing is recorded on
+    /// error.
     pub async fn execute(
         &self,
         id: &str,
-        command: ApplicationCommand,
+        command: A::Command,
         mut metadata: HashMap<String, String>,
-    ) -> Result<Application, CommandError> {
-        let _turn = lock_aggregate(Application::TYPE, id).await;
-        let (context, head) = self.load_verified(id).await?;
-        let mut context = context;
-        let sink = EventSink::default();
-        context
-            .aggregate
-            .handle(command, &self.services, &sink)
-            .await
-            .map_err(AggregateError::UserError)?;
-        let state = context.aggregate.clone();
-        let events = sink.collect().await;
-        metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
-        self.store.commit(events, context, metadata).await?;
-        Ok(state)
+    ) -> Result<A, AggregateError<A::Error>> {
+        let _turn = lock_aggregate(A::TYPE, id).await;
+        let mut attempt = 1;
+        loop {
+            let (mut context, head) = self.load_verified(id).await?;
+            metadata.insert(CHAIN_HEAD_KEY.to_string(), head);
+            let sink = EventSink::default();
+            context
+                .aggregate
+                .handle(command.clone(), &self.services, &sink)
+                .await
+                .map_err(AggregateError::UserError)?;
+            let state = context.aggregate.clone();
+            let events = sink.collect().await;
+            match self.store.commit(events, context, metadata.clone()).await {
+                Ok(_) => return Ok(state),
+                Err(AggregateError::AggregateConflict) if attempt < DECISION_ATTEMPTS => {
+                    tracing::info!(
+                        aggregate_type = A::TYPE,
+                        aggregate_id = id,
+                        attempt,
+                        "another process appended first; deciding the command again"
+                    );
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
-    /// Returns the current state of application `id`, or `None` if it was never submitted.
+    /// Returns the current state of aggregate `id`, or `None` if it has no events.
     ///
     /// # Errors
-    /// Fails when the events cannot be read or the application's chain fails verification.
-    pub async fn load(&self, id: &str) -> Result<Option<Application>, CommandError> {
+    /// Fails when the events cannot be read, with `history_damaged` when the chain fails
+    /// verification, or with `history_undecodable`.
+    pub async fn load(&self, id: &str) -> Result<Option<A>, AggregateError<A::Error>> {
         let (context, _) = self.load_verified(id).await?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
     }
 
-    /// Returns the state of application `id` as its stored events describe it, without
+    /// Returns the state of aggregate `id` as its stored events describe it, without
     /// verifying their chain: for showing a damaged history to those who must examine it.
     ///
     /// # Errors
-    /// Fails when the events cannot be read or decoded.
-    pub async fn load_unverified(&self, id: &str) -> Result<Option<Application>, CommandError> {
-        let serialized = self.events.get_events::<Application>(id).await?;
+    /// Fails when the events cannot be read, or with `history_undecodable`.
+    pub async fn load_unverified(&self, id: &str) -> Result<Option<A>, AggregateError<A::Error>> {
+        let serialized = self.events.get_events::<A>(id).await?;
         let (context, _) = apply_events(id, serialized)
-            .map_err(|found| AggregateError::UserError(found.application_error()))?;
+            .map_err(|found| AggregateError::UserError(A::Error::undecodable(&found)))?;
         Ok((context.current_sequence > 0).then_some(context.aggregate))
     }
 
-    /// Reads the events of application `id`, verifies their chain and applies them.
+    /// Reads the events of aggregate `id`, verifies their chain and applies them.
     ///
     /// Returns the state with its sequence, and the hash of the last event (the genesis hash
-    /// for an application never submitted).
+    /// for an aggregate with no events).
     async fn load_verified(
         &self,
         id: &str,
-    ) -> Result<(EventStoreAggregateContext<Application>, String), CommandError> {
-        match load_checked::<Application>(&self.events, id).await? {
+    ) -> Result<(EventStoreAggregateContext<A>, String), AggregateError<A::Error>> {
+        match load_checked::<A>(&self.events, id).await? {
             Checked::Verified(context, head) => Ok((context, head)),
-            Checked::Damaged(found) => Err(AggregateError::UserError(
-                ApplicationError::history_damaged(&found),
-            )),
+            Checked::Damaged(found) => Err(AggregateError::UserError(A::Error::damaged(&found))),
             Checked::Undecodable(found) => {
-                Err(AggregateError::UserError(found.application_error()))
+                Err(AggregateError::UserError(A::Error::undecodable(&found)))
             }
         }
     }
@@ -136,7 +194,7 @@ pub(crate) enum Checked<A: Aggregate> {
 /// newer version, or around the API. No command may be decided on its record, since the state
 /// it leaves is unknown.
 #[derive(Debug)]
-pub(crate) struct UndecodableEvent {
+pub struct UndecodableEvent {
     pub aggregate_type: String,
     pub aggregate_id: String,
     pub sequence: usize,
@@ -146,21 +204,14 @@ pub(crate) struct UndecodableEvent {
 
 impl UndecodableEvent {
     /// Error code of a command on a record with such an event (HTTP 409).
-    pub(crate) const CODE: &'static str = "history_undecodable";
+    pub const CODE: &'static str = "history_undecodable";
 
     /// Names the event, without the decoder's reason, which may quote personal data.
-    pub(crate) fn message(&self) -> String {
+    pub fn message(&self) -> String {
         format!(
             "event {} of this record ({} version {}) cannot be read by this version of zhengming; the record accepts no command until an operator has examined it (run `zhengming verify`, and check whether a newer version wrote it)",
             self.sequence, self.event_type, self.event_version
         )
-    }
-
-    pub(crate) fn application_error(&self) -> ApplicationError {
-        ApplicationError::Conflict {
-            code: Self::CODE,
-            message: self.message(),
-        }
     }
 }
 
@@ -236,9 +287,9 @@ type AggregateKey = (String, String);
 /// Two commands on one aggregate that overlap both load the same head, and the second append
 /// fails as a conflict. Queued here, each one loads the head the previous one wrote, so
 /// commands of one server never collide. Commands from two server processes on the same
-/// database still can, and the later one is then refused as a conflict. On the embedded
-/// database, 16 overlapping reads of one record's results, each an append, left its single
-/// connection hanging without this queue.
+/// database still can; [`ChainedStore::execute`] then decides the later one again. On the
+/// embedded database, 16 overlapping reads of one record's results, each an append, left its
+/// single connection hanging without this queue.
 pub(crate) async fn lock_aggregate(aggregate_type: &str, id: &str) -> OwnedMutexGuard<()> {
     static LOCKS: LazyLock<std::sync::Mutex<HashMap<AggregateKey, Weak<Mutex<()>>>>> =
         LazyLock::new(Default::default);

@@ -332,6 +332,22 @@ async fn missing_token_and_oversized_body_are_refused() {
         .await
         .expect("answer");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A header that is there but not ASCII is not called missing.
+    let response = server
+        .http
+        .post(format!("{}/v1/applications", server.base))
+        .header(
+            "authorization",
+            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("header value"),
+        )
+        .json(&kinship_request())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("not visible ASCII"), "{message}");
 
     let mut huge = kinship_request();
     huge["purpose"] = json!("x".repeat(100 * 1024));
@@ -442,6 +458,22 @@ async fn history_read_recorded_with_purpose() {
         assert_eq!(answer["error"]["code"], code, "{query}: {answer}");
         assert_eq!(answer["error"]["field"], "purpose", "{query}: {answer}");
     }
+    let (status, answer) = server
+        .get(Some("hh"), &format!("{history}?purpose=copy&reason=extra"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_query", "{answer}");
+    assert_eq!(answer["error"]["field"], "reason", "{answer}");
+    // A NUL character in any query parameter is refused before it reaches a database query.
+    for path in [
+        "/v1/record-reads?reader=a%00b",
+        "/v1/supervision/findings?station=%00",
+        "/v1/record-reads?st%00ation=S1",
+    ] {
+        let (status, answer) = server.get(Some("ld"), path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_text", "{path}: {answer}");
+    }
     // An id that is not UTF-8 or contains a NUL character is rejected in the same error shape.
     for path in [
         "/v1/applications/caf%E9/history?purpose=lookup",
@@ -513,20 +545,39 @@ async fn openapi_and_health_are_served() {
             "OpenAPI lacks {path}"
         );
     }
-    // A path parameter must appear in its path; anything else is sent in the query string.
+    // Each path parameter is documented, and each documented one appears in its path;
+    // anything else is sent in the query string.
     for (path, item) in document["paths"].as_object().expect("paths") {
+        let in_template: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+            .collect();
         for (method, operation) in item.as_object().expect("path item") {
-            for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                if parameter["in"] == "path" {
-                    let name = parameter["name"].as_str().expect("parameter name");
-                    assert!(
-                        path.contains(&format!("{{{name}}}")),
-                        "{method} {path} documents {name} as part of the path"
-                    );
-                }
-            }
+            let documented: Vec<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|parameter| parameter["in"] == "path")
+                .map(|parameter| parameter["name"].as_str().expect("parameter name"))
+                .collect();
+            assert_eq!(documented, in_template, "{method} {path}");
         }
     }
+    // Two request bodies that differ keep two schemas, where one name would make one of them
+    // disappear from the document.
+    let schemas = &document["components"]["schemas"];
+    assert_ne!(
+        schemas["SubmitRequest"]["properties"]["unit"],
+        schemas["VisitRequest"]["properties"]["unit"]
+    );
+    assert!(
+        schemas["AcknowledgementRequest"]["properties"]
+            .get("party")
+            .is_none(),
+        "{}",
+        schemas["AcknowledgementRequest"]
+    );
     // Every read of personal data is refused without a purpose, so the document must say so.
     for path in [
         "/v1/applications/{id}/history",
@@ -733,4 +784,88 @@ async fn overlapping_commands_on_one_application_all_land() {
     assert_eq!(status, StatusCode::OK, "{history}");
     assert_eq!(history["chain_verified"], true, "{history}");
     server.stop().await;
+}
+
+/// Two server processes on one database: reads of one application sent to both at once are
+/// each recorded, the process that lost the race deciding its read again on the longer chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_record_every_read() {
+    const ROUNDS: usize = 20;
+    let server = TestServer::start().await;
+    let Some(url) = server.database_url.clone() else {
+        // The embedded database takes one client, so a second process cannot open it.
+        server.stop().await;
+        return;
+    };
+    let id = server.submit("hh", kinship_request()).await;
+    let key = server.dir.path().join("second.key");
+    zhengming::ledger::LedgerKey::write_new(&key).expect("key is written");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("ZHENGMING_LEDGER_KEY_FILE", &key)
+        .env_remove("ZHENGMING_LEDGER_KEY")
+        .env(
+            "ZHENGMING_CHECKPOINT_DIR",
+            server.dir.path().join("published"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("second server starts");
+    let mut second = KillOnDrop(second);
+    let stdout = second.0.stdout.take().expect("standard output");
+    let address = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| line.strip_prefix("listening on ").map(String::from))
+        }),
+    )
+    .await
+    .expect("second server listens within a minute")
+    .expect("reader task ends")
+    .expect("second server names its address");
+
+    let history = format!("/v1/applications/{id}/history?purpose=two+servers");
+    let token = &server.tokens["hh"];
+    for round in 0..ROUNDS {
+        let there = server
+            .http
+            .get(format!("{address}{history}"))
+            .bearer_auth(token)
+            .send();
+        let (here, there) = tokio::join!(server.get(Some("hh"), &history), there);
+        let there = there.expect("second server answers");
+        assert_eq!(here.0, StatusCode::OK, "round {round}: {}", here.1);
+        assert_eq!(there.status(), StatusCode::OK, "round {round}");
+    }
+    drop(second);
+
+    let reads: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'application_reads' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(server.pool())
+    .await
+    .expect("reads are counted");
+    assert_eq!(reads, 2 * ROUNDS as i64);
+    let report = zhengming::verify::verify_all(server.pool())
+        .await
+        .expect("verification runs");
+    assert_eq!(report.first_break, None, "{report:?}");
+    server.stop().await;
+}
+
+/// A child process that is killed when the test ends, even when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -245,6 +245,16 @@ pub struct ChainBreak {
     pub detail: String,
 }
 
+impl ChainBreak {
+    /// Returns the reason no command may append to the damaged history, for an error message.
+    pub fn refusal(&self) -> String {
+        format!(
+            "the history of this record fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
+            self.damage, self.sequence
+        )
+    }
+}
+
 /// Verifies one aggregate's events, given in stored sequence order, and returns the first
 /// damage found.
 pub fn verify_chain(events: &[StoredEvent]) -> Option<ChainBreak> {

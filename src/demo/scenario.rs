@@ -178,7 +178,7 @@ pub struct RecordCheckSituation {
 #[derive(Clone, Debug, Deserialize)]
 pub struct UnitVisitSituation {
     pub count: u32,
-    pub unit: crate::http::unit_visits::UnitBody,
+    pub unit: crate::http::unit_visits::VisitingUnitBody,
     pub purpose: String,
     /// Information disclosed to the unit after the check.
     pub disclosed: String,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::ApiPath;
+use super::Path;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId};
@@ -385,7 +385,7 @@ fn submit_command(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let application = load_for(&state, &actor, &id).await?;
     Ok(Json(ApplicationResponse::new(&id, &application)))
@@ -412,7 +412,7 @@ pub async fn override_screening(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<OverrideRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = OverrideScreening {
@@ -434,7 +434,7 @@ pub async fn refuse(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<RefusalRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -458,7 +458,7 @@ pub async fn record_evidence(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<EvidenceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = RecordEvidence {
@@ -481,7 +481,7 @@ pub async fn sign_stub(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<SignatureRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = SignStub {
@@ -504,7 +504,7 @@ pub async fn approve(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<DateRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = ApproveApplication {
@@ -525,7 +525,7 @@ pub async fn issue(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<IssuanceRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -576,7 +576,7 @@ pub async fn withdraw(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<WithdrawalRequest>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     let command = WithdrawApplication {

@@ -55,10 +55,15 @@ impl FromRequestParts<AppState> for Authenticated {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
             .ok_or(ApiError::Unauthorized(
                 "missing Authorization header; send Authorization: Bearer <token>",
-            ))?;
+            ))?
+            .to_str()
+            .map_err(|_| {
+                ApiError::Unauthorized(
+                    "Authorization header is not visible ASCII text; send Authorization: Bearer <token>",
+                )
+            })?;
         // The scheme name is case-insensitive (RFC 9110 section 11.1).
         let token = header
             .split_once(' ')

@@ -17,11 +17,11 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiPath;
+use super::Path;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId};
-use crate::exchange::store::AggregateStore;
+use crate::store::ChainedStore;
 
 pub mod requests;
 
@@ -37,7 +37,7 @@ fn metadata(actor: &Actor, request_id: &RequestId) -> HashMap<String, String> {
 
 /// Runs `command` on aggregate `id`, logging a rejection at info and a failure at error.
 async fn execute<A>(
-    store: &AggregateStore<A>,
+    store: &ChainedStore<A>,
     id: &str,
     command: A::Command,
     actor: &Actor,
@@ -45,6 +45,7 @@ async fn execute<A>(
 ) -> ApiResult<A>
 where
     A: Aggregate<Services = aggregates::exchange::ExchangeServices, Error = ExchangeError> + Clone,
+    A::Command: Clone,
 {
     let metadata = metadata(actor, request_id);
     match store.execute(id, command, metadata).await {
@@ -263,7 +264,7 @@ pub async fn register_agreement(
 pub async fn show_agreement(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<AgreementResponse>> {
     let agreement = state
         .exchange
@@ -306,7 +307,7 @@ pub async fn designate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(unit): ApiPath<String>,
+    Path(unit): Path<String>,
     ApiJson(body): ApiJson<DesignationRequest>,
 ) -> ApiResult<Json<UnitResponse>> {
     require_unit_leader(&state, &actor, &unit).await?;
@@ -349,7 +350,7 @@ pub async fn designate(
 pub async fn show_unit(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    ApiPath(unit): ApiPath<String>,
+    Path(unit): Path<String>,
 ) -> ApiResult<Json<UnitResponse>> {
     let responsible_officer = state
         .exchange

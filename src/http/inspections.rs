@@ -25,7 +25,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::{execute, load_for_reader, store_of};
 use super::supervision::{Params, Scope, invalid, scope_of};
 use super::{ApiJson, AppState, RequestId};
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 
 /// The target of an inspection.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -287,7 +287,7 @@ fn may_read(actor: &Actor, station: &str) -> bool {
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<InspectionResponse>> {
     // An inspection of another station is reported as absent, so ids cannot be probed.
     let readable = |inspection: &Inspection| may_read(&actor, &inspection.station);
@@ -359,7 +359,7 @@ pub async fn record_finding(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<FindingRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -431,7 +431,7 @@ pub async fn publish_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<NoticeRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -540,7 +540,7 @@ pub async fn require_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<RectificationRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -560,7 +560,7 @@ pub async fn report_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<RectificationReportRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -579,7 +579,7 @@ pub async fn verify_rectification(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<VerificationRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -600,7 +600,7 @@ pub async fn close(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ClosingRequest>,
 ) -> ApiResult<Json<InspectionResponse>> {
     let date = state.stated_date("date", body.date)?;

@@ -12,7 +12,7 @@ use super::AppState;
 use super::applications::load_for;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 use crate::ledger::bundle::{hex_list, leaf_hashes};
 use crate::ledger::records;
 
@@ -80,7 +80,7 @@ pub async fn latest_checkpoint(
 pub async fn receipt(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptResponse>> {
     load_for(&state, &actor, &id).await?;
     let rows: Vec<(i64, i64, Option<String>, Option<i64>)> = sqlx::query_as(
@@ -131,12 +131,13 @@ pub async fn receipt(
 /// The two checkpoints a consistency proof connects, by tree size.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// Tree size of the older checkpoint.
-    #[param(required = true, value_type = String)]
+    #[param(required = true, value_type = u64)]
     pub old: Option<String>,
     /// Tree size of the newer checkpoint.
-    #[param(required = true, value_type = String)]
+    #[param(required = true, value_type = u64)]
     pub new: Option<String>,
 }
 

@@ -421,9 +421,12 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 /// Path parameter whose rejections use the API's error shape. A segment that is not UTF-8, or
 /// that contains the NUL character, which the events table cannot store, is rejected with 400
 /// `invalid_text`.
-pub struct ApiPath<T>(pub T);
+///
+/// It is named `Path` like axum's extractor, which is how utoipa recognises a path parameter
+/// and documents it under the name the route gives it.
+pub struct Path<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for ApiPath<T>
+impl<T, S> FromRequestParts<S> for Path<T>
 where
     T: serde::de::DeserializeOwned + Send,
     S: Send + Sync,
@@ -443,7 +446,7 @@ where
             ));
         }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(rejection) => Err(invalid(format!(
                 "{}; an id in the path is UTF-8 text, percent-encoded where needed",
                 rejection.body_text()
@@ -476,6 +479,16 @@ where
                 field: Some(name),
             });
         }
+        if let Some(name) = parameter_with_nul(query) {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "invalid_text",
+                message: format!(
+                    "query parameter {name} contains a NUL character (%00), which cannot be stored or searched for; remove it"
+                ),
+                field: Some(name),
+            });
+        }
         if let Some(name) = repeated_parameter(query) {
             return Err(ApiError::BadRequest {
                 status: axum::http::StatusCode::BAD_REQUEST,
@@ -497,6 +510,16 @@ fn parameter_not_utf8(query: &str) -> Option<String> {
         let valid = std::str::from_utf8(&name_bytes).is_ok()
             && std::str::from_utf8(&decode_component(value)).is_ok();
         (!valid).then(|| String::from_utf8_lossy(&name_bytes).into_owned())
+    })
+}
+
+/// Returns the name of the first query parameter whose name or value contains a NUL character.
+fn parameter_with_nul(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name_bytes = decode_component(name);
+        let has_nul = name_bytes.contains(&0) || decode_component(value).contains(&0);
+        has_nul.then(|| String::from_utf8_lossy(&name_bytes).into_owned())
     })
 }
 

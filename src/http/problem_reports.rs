@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::{execute, load_for_reader};
 use super::supervision::{Params, invalid};
 use super::{ApiJson, AppState, RequestId};
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -126,7 +126,7 @@ pub async fn report(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let readable = |report: &ProblemReport| may_read(&actor, &report.station);
     let report = load_for_reader(&state, &actor, &id, readable, not_found).await?;
@@ -179,7 +179,7 @@ pub async fn acknowledge(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<AcknowledgementRequest>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -194,7 +194,7 @@ pub async fn answer(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<AnswerRequest>,
 ) -> ApiResult<Json<ProblemResponse>> {
     let date = state.stated_date("date", body.date)?;

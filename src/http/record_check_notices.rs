@@ -11,8 +11,8 @@ use serde::Serialize;
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use super::ApiPath;
 use super::AppState;
+use super::Path;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::store_of;
@@ -52,7 +52,7 @@ async fn load_own(state: &AppState, station: &str, id: &str) -> ApiResult<Record
 pub async fn refusal_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<RecordRefusalNotice>> {
     let check = load_own(&state, &actor.station, &id).await?;
     let (Some(explanation), Some(refused_on)) = (&check.refusal_explanation, check.refused_on)
@@ -124,7 +124,7 @@ pub struct RecordCertificateCheck {
 #[utoipa::path(get, path = "/v1/record-checks/certificates/{number}", responses((status = 200, body = RecordCertificateCheck), (status = 404, body = ErrorBody)))]
 pub async fn check_certificate(
     State(state): State<AppState>,
-    ApiPath(number): ApiPath<String>,
+    Path(number): Path<String>,
 ) -> ApiResult<Json<RecordCertificateCheck>> {
     // The issuance event itself is the record; the expression index of migration
     // 20261204000300 serves this lookup.
@@ -178,7 +178,7 @@ pub struct ResultsReadEntry {
 pub async fn reads(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ResultsReadEntry>>> {
     let check = store_of::<RecordCheck>(&state).load(&id).await?;
     let check = check.ok_or_else(not_found)?;

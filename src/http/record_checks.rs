@@ -21,8 +21,8 @@ use super::applications::{PersonBody, new_certificate_number};
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::{ApiJson, AppState, RequestId, today_in_china};
-use super::{ApiPath, ApiQuery};
-use crate::criminal_records::ChainedStore;
+use super::{ApiQuery, Path};
+use crate::store::ChainedStore;
 
 /// The application form for a no-criminal-record certificate.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,6 +92,7 @@ pub struct ObjectionAnswerRequest {
 
 /// The purpose of reading criminal-record results, recorded with the read.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResultsQuery {
     pub purpose: Option<String>,
 }
@@ -199,6 +200,7 @@ pub(crate) fn store_of<A>(state: &AppState) -> ChainedStore<A>
 where
     A: Aggregate<Error = ApplicationError, Services = aggregates::application::ApplicationServices>
         + Clone,
+    A::Command: Clone,
 {
     ChainedStore::new(&state.pool, state.applications.services().clone())
 }
@@ -216,6 +218,7 @@ pub(crate) async fn load_for_reader<A>(
 where
     A: Aggregate<Error = ApplicationError, Services = aggregates::application::ApplicationServices>
         + Clone,
+    A::Command: Clone,
 {
     let loaded = match store_of::<A>(state).load(id).await {
         Err(error) if !actor.role.supervises() => {
@@ -241,6 +244,7 @@ pub(crate) async fn execute<A>(
 where
     A: Aggregate<Error = ApplicationError, Services = aggregates::application::ApplicationServices>
         + Clone,
+    A::Command: Clone,
 {
     let metadata = command_metadata(actor, request_id);
     let officer = actor.officer_id.as_str();
@@ -324,7 +328,7 @@ async fn load_for(state: &AppState, actor: &Actor, id: &str) -> ApiResult<Record
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let check = load_for(&state, &actor, &id).await?;
     Ok(Json(RecordCheckResponse::new(&state, &id, &check)))
@@ -358,7 +362,7 @@ pub async fn check_source(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<SourceCheckRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::CheckSource(source_check(actor, body)?);
@@ -370,7 +374,7 @@ pub async fn approve(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<RecordDateRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -383,7 +387,7 @@ pub async fn issue(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<RecordIssuanceRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -402,7 +406,7 @@ pub async fn refuse(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ExplanationRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::Refuse(WrittenAct {
@@ -418,7 +422,7 @@ pub async fn file_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::FileObjection(WrittenAct {
@@ -434,7 +438,7 @@ pub async fn extend_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::ExtendObjection(WrittenAct {
@@ -450,7 +454,7 @@ pub async fn recheck(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<SourceCheckRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::Recheck(source_check(actor, body)?);
@@ -462,7 +466,7 @@ pub async fn answer_objection(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<ObjectionAnswerRequest>,
 ) -> ApiResult<Json<RecordCheckResponse>> {
     let command = RecordCheckCommand::AnswerObjection(AnswerObjection {
@@ -504,7 +508,7 @@ pub async fn results(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<ResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();

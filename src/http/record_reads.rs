@@ -29,9 +29,11 @@ pub struct ReadLogQuery {
     /// Officer id of the reader.
     pub reader: Option<String>,
     /// Number of reads to return, newest first: 1 to 1,000, 1,000 when absent.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Returns only reads older than this position, the `position` of the last read of the
     /// previous page, to page through the log.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub before: Option<String>,
 }
 
@@ -57,7 +59,7 @@ pub struct ReadLogEntry {
 }
 
 #[utoipa::path(get, path = "/v1/record-reads", params(ReadLogQuery),
-    responses((status = 200, body = [ReadLogEntry]), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = [ReadLogEntry]), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn read_log(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,

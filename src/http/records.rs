@@ -17,12 +17,13 @@ use super::applications::load_for;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_checks::execute;
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 use aggregates::application::{ApplicationError, Status};
 
 /// Query of a read of an application's personal data.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     /// Reason for the read, such as the case or inspection it serves, recorded with the read; at
     /// most 500 characters.
@@ -115,7 +116,7 @@ pub async fn history(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
     // The history is shown even when its chain is damaged or an event does not decode: that is
@@ -223,7 +224,7 @@ pub struct RefusalNotice {
 pub async fn refusal_notice(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<RefusalNotice>> {
     let application = load_for(&state, &actor, &id).await?;
     let (Some(refusal), Some(screening)) = (&application.refusal, &application.screening) else {
@@ -319,7 +320,7 @@ pub struct CertificateCheck {
 #[utoipa::path(get, path = "/v1/certificates/{number}", responses((status = 200, body = CertificateCheck), (status = 404, body = ErrorBody)))]
 pub async fn check_certificate(
     State(state): State<AppState>,
-    ApiPath(number): ApiPath<String>,
+    Path(number): Path<String>,
 ) -> ApiResult<Json<CertificateCheck>> {
     let not_found = || {
         ApiError::NotFound {

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::auth::Authenticated;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::records::{ReadQuery, record_application_read};
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 use super::{AppState, RequestId};
 
 pub mod compliance;
@@ -408,7 +408,7 @@ pub async fn replay(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ReadQuery>,
 ) -> ApiResult<Json<ReplayResponse>> {
     let scope = scope_of(&actor)?;

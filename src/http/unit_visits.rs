@@ -24,12 +24,12 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::record_check_notices::ResultsReadEntry;
 use super::record_checks::{ResultsQuery, code_of, execute, store_of};
 use super::{ApiJson, AppState, RequestId};
-use super::{ApiPath, ApiQuery};
+use super::{ApiQuery, Path};
 
 /// The visiting unit.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UnitBody {
+pub struct VisitingUnitBody {
     pub name: String,
     /// Unit type code from `criminal_records.unit_verification.unit_types` in `GET /v1/policy`.
     pub unit_type: String,
@@ -52,7 +52,7 @@ pub struct LetterBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VisitRequest {
-    pub unit: UnitBody,
+    pub unit: VisitingUnitBody,
     /// The staff member who visits, identified by their citizen ID number.
     pub staff: PersonBody,
     pub letter: LetterBody,
@@ -255,7 +255,7 @@ pub async fn register(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<VisitResponse>> {
     let visit = store_of::<UnitVisit>(&state).load(&id).await?;
     match visit {
@@ -272,7 +272,7 @@ pub async fn record_findings(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<FindingsRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let now = Utc::now();
@@ -304,7 +304,7 @@ pub async fn approve_certificate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<CertificateApprovalRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let command = UnitVisitCommand::ApproveCertificate(ApproveVisitCertificate {
@@ -320,7 +320,7 @@ pub async fn issue_certificate(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<VisitIssuanceRequest>,
 ) -> ApiResult<Json<VisitResponse>> {
     let date = state.stated_date("date", body.date)?;
@@ -356,7 +356,7 @@ pub async fn results(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ResultsQuery>,
 ) -> ApiResult<Json<VisitResultsResponse>> {
     let purpose = query.purpose.unwrap_or_default();
@@ -406,7 +406,7 @@ pub async fn results(
 pub async fn reads(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ResultsReadEntry>>> {
     let visit = store_of::<UnitVisit>(&state).load(&id).await?;
     let visit = visit.ok_or_else(not_found)?;

@@ -70,11 +70,7 @@ impl ApplicationError {
     /// The application's stored history fails hash-chain verification, so no command may
     /// append to it until an inspector has examined it (HTTP 409).
     pub fn history_damaged(found: &crate::chain::ChainBreak) -> Self {
-        let message = format!(
-            "the history of this record fails verification ({} at sequence {}); it accepts no command until an inspector has examined it",
-            found.damage, found.sequence
-        );
-        Self::conflict("history_damaged", message)
+        Self::conflict("history_damaged", found.refusal())
     }
 
     /// Returns the stable error code.

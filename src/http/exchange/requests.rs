@@ -22,7 +22,7 @@ use crate::exchange::verification;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::{ApiJson, AppState, RequestId, today_in_china};
-use crate::http::{ApiPath, ApiQuery};
+use crate::http::{ApiQuery, Path};
 
 /// Query parameters of a new request; the body is the subject CSV.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -275,7 +275,7 @@ async fn run(
 pub async fn show(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, _) = load_request(&state, &id).await?;
     Ok(Json(RequestResponse::new(&id, request)))
@@ -288,7 +288,7 @@ pub async fn verify(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, responsible) = load_request(&state, &id).await?;
     // The aggregate decides who may verify and when; asking it first keeps a refused caller
@@ -311,7 +311,7 @@ pub async fn verify(
 pub async fn results(
     State(state): State<AppState>,
     Authenticated(_actor): Authenticated,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (request, _) = load_request(&state, &id).await?;
     let Some(summary) = request.verification else {
@@ -346,7 +346,7 @@ pub async fn deliver_feedback(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<FeedbackRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let delivered_at = match &body.delivered_at {
@@ -376,7 +376,7 @@ pub async fn prepare_handover(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<HandoverRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (_, responsible) = load_request(&state, &id).await?;
@@ -389,22 +389,22 @@ pub async fn prepare_handover(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AcknowledgementRequest {
+pub struct HandoverAcknowledgementRequest {
     /// `handing_officer` or `receiving_person`.
     pub party: HandoverParty,
     /// The name the handover records for that party.
     pub name: String,
 }
 
-#[utoipa::path(post, path = "/v1/exchange/requests/{id}/handover/acknowledgements", request_body = AcknowledgementRequest,
+#[utoipa::path(post, path = "/v1/exchange/requests/{id}/handover/acknowledgements", request_body = HandoverAcknowledgementRequest,
     responses((status = 200, body = RequestResponse), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn acknowledge_handover(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<AcknowledgementRequest>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<HandoverAcknowledgementRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (_, responsible) = load_request(&state, &id).await?;
     let action = RequestAction::AcknowledgeHandover {
@@ -428,7 +428,7 @@ pub async fn file(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     request_id: RequestId,
-    ApiPath(id): ApiPath<String>,
+    Path(id): Path<String>,
     ApiJson(body): ApiJson<FilingRequest>,
 ) -> ApiResult<Json<RequestResponse>> {
     let (request, responsible) = load_request(&state, &id).await?;

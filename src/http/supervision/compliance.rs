@@ -630,7 +630,8 @@ async fn inspections(
         ("to" = NaiveDate, Query, description = "last day of the period, inclusive"),
         ("format" = Option<String>, Query, description = "json (default), csv or html (a printable page)"),
     ),
-    responses((status = 200, body = ComplianceReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "The report in the requested format", content((ComplianceReport = "application/json"), (String = "text/csv"), (String = "text/html"))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn compliance(
     State(state): State<AppState>,
