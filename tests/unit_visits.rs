@@ -375,6 +375,16 @@ async fn read_log_spans_both_workflows() {
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
 
+    // Blank parameters, as a form sends them, filter nothing.
+    let (status, blank) = server
+        .get(
+            Some("in"),
+            "/v1/record-reads?station=&reader=&limit=&before=",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{blank}");
+    assert_eq!(blank, log);
+
     let (status, log) = server.get(Some("in"), "/v1/record-reads?reader=ld").await;
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log.as_array().map(Vec::len), Some(1), "{log}");
@@ -385,6 +395,9 @@ async fn read_log_spans_both_workflows() {
     let (status, log) = server.get(Some("ld"), "/v1/record-reads").await;
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log.as_array().map(Vec::len), Some(2), "{log}");
+    let (status, blank) = server.get(Some("ld"), "/v1/record-reads?station=").await;
+    assert_eq!(status, StatusCode::OK, "{blank}");
+    assert_eq!(blank, log);
     let (status, body) = server.get(Some("ld"), "/v1/record-reads?station=S2").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = server.get(Some("hh"), "/v1/record-reads").await;
