@@ -237,20 +237,7 @@ async fn undecodable_event_refuses_commands() {
         metadata: json!({"actor": "hh", "actor_role": "household_officer", "actor_station": "S1"}),
     };
     chain::link(&mut newer, &head).expect("event links");
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
-    )
-    .bind(&newer.aggregate_type)
-    .bind(&newer.aggregate_id)
-    .bind(newer.sequence as i64)
-    .bind(&newer.event_type)
-    .bind(&newer.event_version)
-    .bind(newer.payload.to_string())
-    .bind(newer.metadata.to_string())
-    .execute(server.pool())
-    .await
-    .expect("event is inserted");
+    server.insert_event(&newer).await;
     let before = server.event_count().await;
 
     let evidence =

@@ -53,20 +53,7 @@ async fn import_events<E: DomainEvent>(
             metadata: json!({"actor": "import", "actor_role": role, "actor_station": "S1"}),
         };
         prev_hash = chain::link(&mut stored, &prev_hash).expect("event links");
-        sqlx::query(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
-        )
-        .bind(&stored.aggregate_type)
-        .bind(&stored.aggregate_id)
-        .bind(stored.sequence as i64)
-        .bind(&stored.event_type)
-        .bind(&stored.event_version)
-        .bind(stored.payload.to_string())
-        .bind(stored.metadata.to_string())
-        .execute(server.pool())
-        .await
-        .expect("imported event is inserted");
+        server.insert_event(&stored).await;
     }
 }
 

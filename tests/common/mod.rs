@@ -187,6 +187,25 @@ impl TestServer {
         (status, response.json().await.expect("JSON body"))
     }
 
+    /// Inserts `stored`, already linked, into the events table, bypassing the command handlers:
+    /// history imported from elsewhere or written around the API.
+    pub async fn insert_event(&self, stored: &aggregates::chain::StoredEvent) {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, global_position, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6::text::json, $7::text::json, 0, now())",
+        )
+        .bind(&stored.aggregate_type)
+        .bind(&stored.aggregate_id)
+        .bind(stored.sequence as i64)
+        .bind(&stored.event_type)
+        .bind(&stored.event_version)
+        .bind(stored.payload.to_string())
+        .bind(stored.metadata.to_string())
+        .execute(self.pool())
+        .await
+        .expect("event is inserted");
+    }
+
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(self.pool())
