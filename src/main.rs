@@ -74,6 +74,10 @@ enum Command {
         /// Seconds between sealing rounds; a checkpoint follows a commit within about this time.
         #[arg(long, env = "ZHENGMING_SEAL_INTERVAL_SECONDS", default_value_t = 5)]
         seal_interval: u64,
+        /// Serve without sealing, beside the one process that seals this database; no key or
+        /// checkpoint directory is needed.
+        #[arg(long)]
+        no_seal: bool,
     },
     /// Write a new Ed25519 key file for signing checkpoints; the file must not exist yet.
     LedgerKey {
@@ -209,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             ledger_key_file,
             seal_interval,
+            no_seal: false,
             ..
         } => Some(ledger_settings(
             &settings,

@@ -11,7 +11,7 @@ use aggregates::{ledger, merkle};
 use common::{TestServer, kinship_request};
 use serde_json::{Value, json};
 use zhengming::ledger::audit::{self, AuditReport, LedgerDamage, LedgerFinding};
-use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, bundle, records};
+use zhengming::ledger::{CheckpointDirectory, LedgerKey, LedgerSettings, Sealer, bundle, records};
 
 /// Settings with the key file `key` and the checkpoint directory `checkpoints` under `dir`,
 /// creating the key explicitly on first use. The interval is long, so checkpoints in these
@@ -1015,5 +1015,38 @@ async fn verify_and_export_commands_report() {
         "{stderr}"
     );
     database.close().await;
+    server.stop().await;
+}
+
+/// A sealer that lost a round to another sealer of the same database rebuilds its tree from the
+/// stored leaves at its next round, so it can take over once the other stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealer_continues_from_leaves_another_stored() {
+    let dir = tempfile::tempdir().expect("directory");
+    let server = TestServer::start().await;
+    four_events(&server).await;
+    let mut first = Sealer::open(
+        server.pool(),
+        settings(dir.path(), "ledger.key", "published"),
+    )
+    .await
+    .expect("first sealer opens");
+    let mut second = Sealer::open(
+        server.pool(),
+        settings(dir.path(), "ledger.key", "published"),
+    )
+    .await
+    .expect("second sealer opens");
+    let sealed = first.seal().await.expect("first sealer seals");
+    assert_eq!(sealed.map(|checkpoint| checkpoint.tree_size), Some(4));
+
+    four_events(&server).await;
+    // The second sealer's tree is still empty, so its leaves collide with the stored ones.
+    assert!(second.seal().await.is_err(), "the stale round fails");
+    let sealed = second.seal().await.expect("second sealer catches up");
+    // Four events of the first case, its checkpoint record, and four of the second.
+    assert_eq!(sealed.map(|checkpoint| checkpoint.tree_size), Some(9));
+    let report = audit_against(&server, Some(&published(dir.path()))).await;
+    assert_eq!(report.first_damage, None, "{report:?}");
     server.stop().await;
 }

@@ -73,15 +73,16 @@ pub struct ErrorDetail {
     pub rows: Option<Vec<crate::exchange::batch::RowError>>,
 }
 
+/// Message of a command that other server processes beat to the record at every attempt.
+const CONCURRENT_MODIFICATION: &str = "other server processes recorded commands on this record first, at every attempt to record this one; nothing was recorded, so send it again";
+
 impl From<AggregateError<ApplicationError>> for ApiError {
     fn from(error: AggregateError<ApplicationError>) -> Self {
         match error {
             AggregateError::UserError(error) => ApiError::Application(error),
             AggregateError::AggregateConflict => ApiError::Conflict {
                 code: "concurrent_modification",
-                message:
-                    "another command changed this application at the same time; reload it and retry"
-                        .into(),
+                message: CONCURRENT_MODIFICATION.into(),
             },
             other => ApiError::Internal(anyhow::anyhow!("event store failed: {other}")),
         }
@@ -94,9 +95,7 @@ impl From<AggregateError<ExchangeError>> for ApiError {
             AggregateError::UserError(error) => ApiError::Exchange(error),
             AggregateError::AggregateConflict => ApiError::Conflict {
                 code: "concurrent_modification",
-                message:
-                    "another command changed this record at the same time; reload it and retry"
-                        .into(),
+                message: CONCURRENT_MODIFICATION.into(),
             },
             other => ApiError::Internal(anyhow::anyhow!("event store failed: {other}")),
         }

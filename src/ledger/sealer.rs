@@ -53,6 +53,9 @@ pub struct Sealer {
     /// checkpoint event alone does not call for a new checkpoint, or the sealer would sign one
     /// every round; it is covered by the next checkpoint after further events.
     pending: bool,
+    /// Whether the last round failed, so that the state in memory may lag behind the leaves
+    /// another process stored.
+    stale: bool,
 }
 
 impl Sealer {
@@ -67,64 +70,14 @@ impl Sealer {
         settings.directory.publish_key(&settings.key.public())?;
         let checkpoints = records::database_checkpoints(pool).await?;
         check_not_behind(&checkpoints, &settings.directory)?;
-        let last = checkpoints.last();
-        let mut frontier = Frontier::default();
-        let mut last_position = 0i64;
-        let mut pending = false;
-        let mut rows = sqlx::query(
-            "SELECT global_position, aggregate_type, leaf_hash FROM ledger_leaves ORDER BY leaf_index",
-        )
-        .fetch(pool);
-        while let Some(row) = rows.try_next().await? {
-            let leaf: Vec<u8> = row.try_get("leaf_hash")?;
-            let leaf: Hash = leaf
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("stored leaf is not 32 bytes"))?;
-            frontier.push(leaf);
-            last_position = row.try_get("global_position")?;
-            let checkpointed = last.map_or(0, |last| last.tree_size);
-            if frontier.size() > checkpointed
-                && row.try_get::<String, _>("aggregate_type")? != Ledger::TYPE
-            {
-                pending = true;
-            }
-            if let Some(last) = last.filter(|last| last.tree_size == frontier.size()) {
-                anyhow::ensure!(
-                    ledger::encode_hash(&frontier.root()) == last.root,
-                    "the stored ledger leaves do not match the database's checkpoint of tree size {}; run `zhengming verify`",
-                    last.tree_size
-                );
-            }
-        }
-        drop(rows);
-        let last_sealed = if last_position == 0 {
-            LogPlace::default()
-        } else {
-            let transaction_id: Option<i64> =
-                sqlx::query_scalar("SELECT transaction_id FROM events WHERE global_position = $1")
-                    .bind(last_position)
-                    .fetch_optional(pool)
-                    .await?;
-            LogPlace {
-                transaction_id: transaction_id.with_context(|| {
-                    format!("the last sealed event, at global position {last_position}, is absent from the log; run `zhengming verify`")
-                })?,
-                global_position: last_position,
-            }
-        };
-        let checkpointed_size = last.map_or(0, |last| last.tree_size);
-        anyhow::ensure!(
-            frontier.size() >= checkpointed_size,
-            "the database's last checkpoint covers {checkpointed_size} leaves but only {} are stored; run `zhengming verify`",
-            frontier.size()
-        );
-        if let Some(last) = last {
+        let stored = StoredState::read(pool, checkpoints.last()).await?;
+        if let Some(last) = checkpoints.last() {
             settings.directory.publish(last)?;
         }
         let store = PersistedEventStore::new_event_store(ChainedEventRepository::new(pool.clone()));
         tracing::info!(
-            leaves = frontier.size(),
-            checkpointed_size,
+            leaves = stored.frontier.size(),
+            checkpointed_size = stored.checkpointed_size,
             key_id = settings.key.key_id,
             directory = %settings.directory.path.display(),
             "ledger sealer ready"
@@ -133,10 +86,11 @@ impl Sealer {
             pool: pool.clone(),
             settings,
             store,
-            frontier,
-            last: last_sealed,
-            checkpointed_size,
-            pending,
+            frontier: stored.frontier,
+            last: stored.last,
+            checkpointed_size: stored.checkpointed_size,
+            pending: stored.pending,
+            stale: false,
         })
     }
 
@@ -201,10 +155,47 @@ impl Sealer {
     /// Appends the events committed since the last round and, when any was not a checkpoint,
     /// signs, records and exports a checkpoint. Returns the new checkpoint, if any.
     ///
+    /// After a failed round, the tree is rebuilt from the stored leaves when another process
+    /// stored some meanwhile, so a sealer that lost a round to another one carries on once that
+    /// one stops.
+    ///
     /// # Errors
     /// Fails when the database cannot be read or written, when an event no longer matches its
     /// own hash (damaged history is never sealed), or when exporting fails.
     pub async fn seal(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+        if self.stale {
+            self.catch_up().await?;
+            self.stale = false;
+        }
+        let sealed = self.seal_round().await;
+        self.stale = sealed.is_err();
+        sealed
+    }
+
+    /// Rebuilds the tree from the stored leaves when they are more than this sealer stored.
+    async fn catch_up(&mut self) -> anyhow::Result<()> {
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(leaf_index) + 1, 0) FROM ledger_leaves")
+                .fetch_one(&self.pool)
+                .await?;
+        if u64::try_from(stored).unwrap_or(0) == self.frontier.size() {
+            return Ok(());
+        }
+        let checkpoints = records::database_checkpoints(&self.pool).await?;
+        let stored = StoredState::read(&self.pool, checkpoints.last()).await?;
+        tracing::warn!(
+            leaves_here = self.frontier.size(),
+            leaves_stored = stored.frontier.size(),
+            "another process sealed this database; continuing from the stored leaves"
+        );
+        self.frontier = stored.frontier;
+        self.last = stored.last;
+        self.checkpointed_size = stored.checkpointed_size;
+        self.pending = stored.pending;
+        Ok(())
+    }
+
+    async fn seal_round(&mut self) -> anyhow::Result<Option<Checkpoint>> {
         while self.append_batch().await? {}
         if !self.pending || self.frontier.size() <= self.checkpointed_size {
             return Ok(None);
@@ -275,6 +266,76 @@ impl Sealer {
         }
         self.last = LogPlace::of(rows.last().expect("the batch is not empty"));
         Ok(rows.len() as i64 == BATCH)
+    }
+}
+
+/// The tree and its place in the log as the stored leaves describe them.
+struct StoredState {
+    frontier: Frontier,
+    last: LogPlace,
+    checkpointed_size: u64,
+    pending: bool,
+}
+
+impl StoredState {
+    /// Rebuilds the tree from the stored leaves, checking it against `checkpoint`, the
+    /// database's newest checkpoint.
+    async fn read(pool: &PgPool, checkpoint: Option<&Checkpoint>) -> anyhow::Result<StoredState> {
+        let mut frontier = Frontier::default();
+        let mut last_position = 0i64;
+        let mut pending = false;
+        let checkpointed_size = checkpoint.map_or(0, |last| last.tree_size);
+        let mut rows = sqlx::query(
+            "SELECT global_position, aggregate_type, leaf_hash FROM ledger_leaves ORDER BY leaf_index",
+        )
+        .fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            let leaf: Vec<u8> = row.try_get("leaf_hash")?;
+            let leaf: Hash = leaf
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored leaf is not 32 bytes"))?;
+            frontier.push(leaf);
+            last_position = row.try_get("global_position")?;
+            if frontier.size() > checkpointed_size
+                && row.try_get::<String, _>("aggregate_type")? != Ledger::TYPE
+            {
+                pending = true;
+            }
+            if let Some(last) = checkpoint.filter(|last| last.tree_size == frontier.size()) {
+                anyhow::ensure!(
+                    ledger::encode_hash(&frontier.root()) == last.root,
+                    "the stored ledger leaves do not match the database's checkpoint of tree size {}; run `zhengming verify`",
+                    last.tree_size
+                );
+            }
+        }
+        drop(rows);
+        let last = if last_position == 0 {
+            LogPlace::default()
+        } else {
+            let transaction_id: Option<i64> =
+                sqlx::query_scalar("SELECT transaction_id FROM events WHERE global_position = $1")
+                    .bind(last_position)
+                    .fetch_optional(pool)
+                    .await?;
+            LogPlace {
+                transaction_id: transaction_id.with_context(|| {
+                    format!("the last sealed event, at global position {last_position}, is absent from the log; run `zhengming verify`")
+                })?,
+                global_position: last_position,
+            }
+        };
+        anyhow::ensure!(
+            frontier.size() >= checkpointed_size,
+            "the database's last checkpoint covers {checkpointed_size} leaves but only {} are stored; run `zhengming verify`",
+            frontier.size()
+        );
+        Ok(StoredState {
+            frontier,
+            last,
+            checkpointed_size,
+            pending,
+        })
     }
 }
 
