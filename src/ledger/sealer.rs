@@ -14,7 +14,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, EventStore};
 use futures_util::TryStreamExt;
 use projections::projector::{self, COMMIT_ORDER, COMMITTED_AFTER, Checkpoint as LogPlace};
-use sqlx::{PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::watch;
 
 use super::directory::CheckpointDirectory;
@@ -37,6 +37,10 @@ pub struct LedgerSettings {
 /// How long the round at shutdown waits for older transactions to end.
 const FINAL_ROUND_WAIT: Duration = Duration::from_secs(10);
 
+/// Key of the PostgreSQL advisory lock that the one sealer of a database holds: "zhengsea" in
+/// ASCII, a constant no other program on the database is likely to use.
+const SEALING_LOCK: i64 = 0x7a68_656e_6773_6561;
+
 /// How often a sealing failure that lasts is logged again.
 const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -53,9 +57,11 @@ pub struct Sealer {
     /// checkpoint event alone does not call for a new checkpoint, or the sealer would sign one
     /// every round; it is covered by the next checkpoint after further events.
     pending: bool,
-    /// Whether the last round failed, so that the state in memory may lag behind the leaves
-    /// another process stored.
+    /// Whether the last round failed or was left to another sealer, so that the state in
+    /// memory may lag behind the leaves another process stored.
     stale: bool,
+    /// The connection that holds the sealing lock, once this sealer has it.
+    lock: Option<PgConnection>,
 }
 
 impl Sealer {
@@ -91,6 +97,7 @@ impl Sealer {
             checkpointed_size: stored.checkpointed_size,
             pending: stored.pending,
             stale: false,
+            lock: None,
         })
     }
 
@@ -163,6 +170,10 @@ impl Sealer {
     /// Fails when the database cannot be read or written, when an event no longer matches its
     /// own hash (damaged history is never sealed), or when exporting fails.
     pub async fn seal(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+        if !self.take_lock().await? {
+            self.stale = true;
+            return Ok(None);
+        }
         if self.stale {
             self.catch_up().await?;
             self.stale = false;
@@ -170,6 +181,40 @@ impl Sealer {
         let sealed = self.seal_round().await;
         self.stale = sealed.is_err();
         sealed
+    }
+
+    /// Tells whether this sealer holds the database's sealing lock, taking it when it is free.
+    ///
+    /// The lock is a session lock on a connection of its own, so it ends with the process or its
+    /// connection. A pool of one connection, as on the embedded database, which serves a single
+    /// process, cannot spare one, and seals without the lock.
+    async fn take_lock(&mut self) -> anyhow::Result<bool> {
+        if self.pool.options().get_max_connections() <= 1 {
+            return Ok(true);
+        }
+        if let Some(connection) = &mut self.lock {
+            if connection.ping().await.is_ok() {
+                return Ok(true);
+            }
+            // The lock ended with the connection; another sealer may have taken it since.
+            tracing::warn!("the connection holding the sealing lock was lost; taking it again");
+            self.lock = None;
+            self.stale = true;
+        }
+        let mut connection = self.pool.acquire().await?.detach();
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(SEALING_LOCK)
+            .fetch_one(&mut connection)
+            .await?;
+        if taken {
+            tracing::info!("this process now seals the database");
+            self.lock = Some(connection);
+        } else if !self.stale {
+            tracing::warn!(
+                "another process seals this database; this one stands by and takes over when it stops"
+            );
+        }
+        Ok(taken)
     }
 
     /// Rebuilds the tree from the stored leaves when they are more than this sealer stored.
