@@ -28,9 +28,9 @@ pub type CommandError = AggregateError<ApplicationError>;
 /// How many times a command is decided, when each time another server process on the same
 /// database appended to the record between the load and the commit. Commands of one process
 /// wait for each other and never collide. Every lost attempt means another command was
-/// recorded, so the attempts cannot loop forever. With three attempts, about one read in eleven
-/// still failed when 20 to 40 parallel reads of one application were split between two
-/// processes (measured once); with ten, none of 140 did.
+/// recorded, so the attempts cannot loop forever. In one measurement with 20 to 40 parallel
+/// reads of one application split between two processes, three attempts left about one read in
+/// eleven failed. Ten attempts left none of 140 failed.
 const DECISION_ATTEMPTS: usize = 10;
 
 /// An aggregate's error type, able to refuse a command on a history that cannot be trusted.
@@ -104,7 +104,7 @@ where
     /// The chain is verified before the command is handled: a command on a history that fails
     /// verification is refused, so nothing is ever appended to a damaged chain. The hash of the
     /// last loaded event becomes the new events' `prev_hash`. If another server process appended
-    /// in between, the insert collides on the sequence; the command is then decided again on
+    /// in between, the insert collides on the sequence. The command is then decided again on
     /// the history as it is now, as if it had arrived later.
     ///
     /// # Errors

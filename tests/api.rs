@@ -313,37 +313,27 @@ async fn bad_input_is_rejected_and_records_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_token_and_oversized_body_are_refused() {
     let server = TestServer::start().await;
-    let response = server
-        .http
-        .post(format!("{}/v1/applications", server.base))
-        .json(&kinship_request())
-        .send()
-        .await
-        .expect("answer");
+    let submit = |authorization: Option<reqwest::header::HeaderValue>| {
+        let mut request = server
+            .http
+            .post(format!("{}/v1/applications", server.base))
+            .json(&kinship_request());
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        request.send()
+    };
+    let response = submit(None).await.expect("answer");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["error"]["code"], "unauthorized");
-    let response = server
-        .http
-        .post(format!("{}/v1/applications", server.base))
-        .bearer_auth("zm_not_a_token")
-        .json(&kinship_request())
-        .send()
-        .await
-        .expect("answer");
+    let unknown = reqwest::header::HeaderValue::from_static("Bearer zm_not_a_token");
+    let response = submit(Some(unknown)).await.expect("answer");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    // A header that is there but not ASCII is not called missing.
-    let response = server
-        .http
-        .post(format!("{}/v1/applications", server.base))
-        .header(
-            "authorization",
-            reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("header value"),
-        )
-        .json(&kinship_request())
-        .send()
-        .await
-        .expect("answer");
+    // A header that is present but not ASCII is not reported as missing.
+    let not_ascii =
+        reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("header value");
+    let response = submit(Some(not_ascii)).await.expect("answer");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = response.json().await.expect("JSON");
     let message = body["error"]["message"].as_str().expect("message");
@@ -572,7 +562,7 @@ async fn openapi_and_health_are_served() {
         "{}",
         schemas["AcknowledgementRequest"]
     );
-    // Every read of personal data is refused without a purpose, so the document must say so.
+    // Every read of personal data is rejected without a purpose, so the document marks it required.
     for path in [
         "/v1/applications/{id}/history",
         "/v1/supervision/applications/{id}/replay",

@@ -1018,10 +1018,10 @@ async fn verify_and_export_commands_report() {
     server.stop().await;
 }
 
-/// A second sealer of the same database stands by while the first holds the sealing lock, and
-/// takes over from the leaves the first stored once it stops. The embedded database, which
-/// serves one process, seals without the lock: there the second sealer's round fails on the
-/// leaves the first stored, and the next round continues from them.
+/// A second sealer of the same database waits as a standby while the first has the sealing lock,
+/// then continues from the leaves the first stored once it stops. The embedded database serves
+/// one process and seals without the lock. There the second sealer's round fails on the leaves
+/// the first stored, and its next round continues from them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealer_continues_from_leaves_another_stored() {
     let dir = tempfile::tempdir().expect("directory");

@@ -67,10 +67,10 @@ pub async fn read_log(
 ) -> ApiResult<Json<Vec<ReadLogEntry>>> {
     // An empty parameter, as a form with a blank field sends it, counts as absent, as in the
     // other supervision lists.
-    let given = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let non_blank = |value: Option<String>| value.filter(|text| !text.is_empty());
     let station = match actor.role {
-        Role::Inspector | Role::ProvincialOfficer => given(query.station),
-        Role::StationLeader => match given(query.station) {
+        Role::Inspector | Role::ProvincialOfficer => non_blank(query.station),
+        Role::StationLeader => match non_blank(query.station) {
             Some(station) if station != actor.station => {
                 return Err(denied(format!(
                     "a station leader reads the log of station {} only, not of {station}",
@@ -86,7 +86,7 @@ pub async fn read_log(
             ));
         }
     };
-    let limit = match given(query.limit).as_deref() {
+    let limit = match non_blank(query.limit).as_deref() {
         None => MAX_READS,
         Some(text) => text
             .parse::<i64>()
@@ -101,7 +101,7 @@ pub async fn read_log(
                 )
             })?,
     };
-    let before = match given(query.before).as_deref() {
+    let before = match non_blank(query.before).as_deref() {
         None => i64::MAX,
         Some(text) => text
             .parse::<i64>()
@@ -145,7 +145,7 @@ pub async fn read_log(
           LIMIT $4",
     )
     .bind(station)
-    .bind(given(query.reader))
+    .bind(non_blank(query.reader))
     .bind(before)
     .bind(limit)
     .fetch_all(&state.pool)

@@ -202,11 +202,11 @@ impl Sealer {
             self.stale = true;
         }
         let mut connection = self.pool.acquire().await?.detach();
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(SEALING_LOCK)
             .fetch_one(&mut connection)
             .await?;
-        if taken {
+        if acquired {
             tracing::info!("this process now seals the database");
             self.lock = Some(connection);
         } else if !self.stale {
@@ -214,7 +214,7 @@ impl Sealer {
                 "another process seals this database; this one stands by and takes over when it stops"
             );
         }
-        Ok(taken)
+        Ok(acquired)
     }
 
     /// Rebuilds the tree from the stored leaves when they are more than this sealer stored.
