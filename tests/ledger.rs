@@ -979,14 +979,13 @@ async fn verify_and_export_commands_report() {
     // The embedded database serves one client at a time: release the pool's connection.
     let database = server.database.take().expect("database is open");
     database.pool.close().await;
+    let published = dir.path().join("published");
     let command = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
-            .args(args)
-            .args(["--max-connections", "1"])
-            .env("DATABASE_URL", &database.url)
-            .env("ZHENGMING_CHECKPOINT_DIR", dir.path().join("published"))
-            .output()
-            .expect("zhengming runs")
+        common::run_cli(
+            args,
+            &database.url,
+            &[("ZHENGMING_CHECKPOINT_DIR", published.as_path())],
+        )
     };
     let output = command(&["verify"]);
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -216,11 +216,7 @@ async fn verify_command_names_damage_and_fails() {
     // that the command can connect.
     let database = server.database.take().expect("database is open");
     database.pool.close().await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
-        .args(["verify", "--max-connections", "1"])
-        .env("DATABASE_URL", &database.url)
-        .output()
-        .expect("verify runs");
+    let output = common::run_cli(&["verify"], &database.url, &[]);
     database.close().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

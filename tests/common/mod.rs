@@ -265,6 +265,33 @@ impl TestServer {
 }
 
 /// Returns a kinship request between two household registers, which screening issues.
+/// Runs the `zhengming` command with `args` on the database at `url`, with one connection.
+///
+/// NOTE: right after the test's own pool closes, the embedded database has been seen to accept
+/// no new client within the command's 10 s connection timeout, about once in a few runs. The
+/// cause is not known, so a run that fails this way alone is repeated, twice at most.
+pub fn run_cli(
+    args: &[&str],
+    url: &str,
+    envs: &[(&str, &std::path::Path)],
+) -> std::process::Output {
+    let mut attempt = 1;
+    loop {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_zhengming"))
+            .args(args)
+            .args(["--max-connections", "1"])
+            .env("DATABASE_URL", url)
+            .envs(envs.iter().copied())
+            .output()
+            .expect("zhengming runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if attempt == 3 || !stderr.contains("pool timed out while waiting for an open connection") {
+            return output;
+        }
+        attempt += 1;
+    }
+}
+
 pub fn kinship_request() -> Value {
     json!({
         "applicant": {"name": "张伟", "id_number": "220102199001011239"},
